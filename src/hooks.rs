@@ -1,0 +1,176 @@
+//! The five `Perl_mem_log_*` functions a `-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL`
+//! perl calls through the PLT. Loaded ahead of libperl, these definitions win.
+//!
+//! alloc and realloc run after the allocation and return it; free runs before
+//! the free and returns its argument. They must not allocate through perl,
+//! call perl, take a lock or unwind: [`recorder::record`] guarantees the first
+//! three, and `catch_unwind` the last.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::recorder::{self, Op, StaticStr};
+
+type MallocT = *mut c_void;
+/// perl's UV on every 64-bit (and ILP32) platform we build for.
+type Uv = usize;
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn record(
+    op: Op,
+    addr: usize,
+    old: usize,
+    size: u64,
+    type_name: *const c_char,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        recorder::record(
+            op,
+            addr,
+            old,
+            size,
+            StaticStr(type_name),
+            StaticStr(file),
+            line as u32,
+            StaticStr(func),
+        )
+    }));
+    if result.is_err() {
+        recorder_panicked();
+    }
+}
+
+#[cold]
+fn recorder_panicked() {
+    // A bug in the recorder must not take the program down: stop recording
+    // and say so once (the panic message was already printed by the hook).
+    if recorder::is_recording() || recorder::is_paused() {
+        recorder::disable();
+        eprintln!(
+            "Devel::MemTrace: internal error in the recorder; recording stopped (please report it)"
+        );
+    }
+}
+
+fn bytes(n: Uv, typesize: Uv) -> u64 {
+    (n as u64).saturating_mul(typesize as u64)
+}
+
+/// `Newx`/`Newxz`: `n` items of `typesize` bytes at `newalloc`.
+#[no_mangle]
+pub extern "C" fn Perl_mem_log_alloc(
+    n: Uv,
+    typesize: Uv,
+    type_name: *const c_char,
+    newalloc: MallocT,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) -> MallocT {
+    if !newalloc.is_null() {
+        record(
+            Op::Alloc,
+            newalloc as usize,
+            0,
+            bytes(n, typesize),
+            type_name,
+            file,
+            line,
+            func,
+        );
+    }
+    newalloc
+}
+
+/// `Renew`: `oldalloc` became `newalloc` of `n` items of `typesize` bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn Perl_mem_log_realloc(
+    n: Uv,
+    typesize: Uv,
+    type_name: *const c_char,
+    oldalloc: MallocT,
+    newalloc: MallocT,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) -> MallocT {
+    record(
+        Op::Realloc,
+        newalloc as usize,
+        oldalloc as usize,
+        bytes(n, typesize),
+        type_name,
+        file,
+        line,
+        func,
+    );
+    newalloc
+}
+
+/// `Safefree`, before the memory is released.
+#[no_mangle]
+pub extern "C" fn Perl_mem_log_free(
+    oldalloc: MallocT,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) -> MallocT {
+    if !oldalloc.is_null() {
+        record(
+            Op::Free,
+            oldalloc as usize,
+            0,
+            0,
+            std::ptr::null(),
+            file,
+            line,
+            func,
+        );
+    }
+    oldalloc
+}
+
+/// A new SV head.
+#[no_mangle]
+pub extern "C" fn Perl_mem_log_new_sv(
+    sv: *const c_void,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) {
+    record(
+        Op::NewSv,
+        sv as usize,
+        0,
+        0,
+        std::ptr::null(),
+        file,
+        line,
+        func,
+    );
+}
+
+/// An SV head returned to the arena.
+#[no_mangle]
+pub extern "C" fn Perl_mem_log_del_sv(
+    sv: *const c_void,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) {
+    record(
+        Op::DelSv,
+        sv as usize,
+        0,
+        0,
+        std::ptr::null(),
+        file,
+        line,
+        func,
+    );
+}

@@ -1,0 +1,502 @@
+//! Folds events into the live table, the site table and per-iteration counts.
+//!
+//! Events from one thread arrive in order; events from different threads are
+//! merged by sequence number, but an event can reach the aggregator one drain
+//! later than a newer event of another thread (it was published just after
+//! the drain looked at its ring). The *watermark* passed with every batch is
+//! a sequence number below which every event has certainly been delivered:
+//! events at or above it are held back until it passes them, so the table is
+//! always built in true sequence order.
+
+use hashbrown::HashMap;
+
+use super::event::{Event, Op};
+use super::live::{live_key, LiveRecord};
+use super::sites::{Kind, SiteId, Sites};
+
+type FastState = foldhash::fast::RandomState;
+
+/// Running totals, for `stats()` and the per-iteration lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub events: u64,
+    pub allocs: u64,
+    pub reallocs: u64,
+    pub frees: u64,
+    pub new_svs: u64,
+    pub del_svs: u64,
+    /// Frees of addresses never recorded (e.g. `sv_grow` buffers, which
+    /// perl allocates without logging, or anything made before recording).
+    pub unknown_frees: u64,
+    /// Records dropped because their address was allocated again without a
+    /// logged free in between.
+    pub overwritten: u64,
+    pub mem_live: u64,
+    pub mem_bytes: u64,
+    pub sv_live: u64,
+}
+
+/// What a checkpoint reports about the iteration it closes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub iteration: u32,
+    pub svs: u64,
+    pub svs_delta: i64,
+    pub mem_live: u64,
+    pub mem_bytes: u64,
+    pub mem_live_delta: i64,
+    pub mem_bytes_delta: i64,
+    pub sv_live: u64,
+    pub new_leaks: u64,
+}
+
+/// Which live allocations count as leaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeakRule {
+    /// Iterations after iteration 0 to ignore as warm-up.
+    pub skip: u32,
+    /// Later checkpoints an allocation must survive.
+    pub min_age: u32,
+}
+
+impl Default for LeakRule {
+    fn default() -> Self {
+        LeakRule {
+            skip: 0,
+            min_age: 2,
+        }
+    }
+}
+
+impl LeakRule {
+    /// The range of iterations whose survivors are leaks once `closed`
+    /// iterations (0..closed) have been closed, or None if there is none.
+    pub fn eligible(&self, closed: u32) -> Option<(u32, u32)> {
+        let first = 1 + self.skip as u64;
+        let last = closed as i64 - 1 - self.min_age as i64;
+        if last < first as i64 {
+            None
+        } else {
+            Some((first as u32, last as u32))
+        }
+    }
+}
+
+/// A record pushed out of the table by another thread's allocation of its
+/// address, with no logged free in between.
+struct Displaced {
+    key: u64,
+    record: LiveRecord,
+    /// The thread whose allocation displaced it.
+    by_thread: u16,
+    /// Settled (counted as overwritten) once the watermark passes this.
+    settle_at: u64,
+}
+
+/// How long (in events) a displaced record waits for a realloc of its old
+/// address. perl logs a realloc only after `realloc()` returned, so another
+/// thread can be handed the old address and log its allocation first; the
+/// realloc logged after that still means the displaced buffer.
+const REALLOC_GRACE: u64 = 1 << 16;
+
+pub struct Aggregator {
+    pub live: HashMap<u64, LiveRecord, FastState>,
+    pub sites: Sites,
+    /// The iteration now open; iterations 0..iteration are closed.
+    pub iteration: u32,
+    /// Live records (outside perl's permanent pools) per iteration made in.
+    pub live_by_iteration: Vec<u64>,
+    pub totals: Totals,
+    pub history: Vec<Snapshot>,
+    /// Arena SV count when recording started: the base of the first delta.
+    pub baseline_svs: Option<u64>,
+    /// Events at or above the last watermark, sorted, waiting for it to pass.
+    held: Vec<Event>,
+    displaced: Vec<Displaced>,
+    /// More than one thread records (see [`Displaced`]).
+    concurrent: bool,
+}
+
+impl Default for Aggregator {
+    fn default() -> Self {
+        Aggregator {
+            live: HashMap::default(),
+            sites: Sites::default(),
+            iteration: 0,
+            live_by_iteration: vec![0],
+            totals: Totals::default(),
+            history: Vec::new(),
+            baseline_svs: None,
+            held: Vec::new(),
+            displaced: Vec::new(),
+            concurrent: false,
+        }
+    }
+}
+
+impl Aggregator {
+    /// Whether several threads are recording (set by the drain).
+    pub fn set_concurrent(&mut self, concurrent: bool) {
+        self.concurrent = concurrent;
+    }
+
+    /// Apply a batch sorted by sequence number. Every event with a sequence
+    /// number below `watermark` has been delivered, in this or an earlier
+    /// batch; later ones wait until a watermark passes them.
+    pub fn apply_batch(&mut self, batch: &[Event], watermark: u64) {
+        if self.held.is_empty() && batch.last().is_none_or(|e| e.seq < watermark) {
+            // The common case (one recording thread): everything is in order.
+            for event in batch {
+                self.apply(event);
+            }
+        } else {
+            let mut events = std::mem::take(&mut self.held);
+            events.extend_from_slice(batch);
+            events.sort_by_key(|e| e.seq);
+            let ready = events.partition_point(|e| e.seq < watermark);
+            for event in &events[..ready] {
+                self.apply(event);
+            }
+            events.drain(..ready);
+            self.held = events;
+        }
+        self.settle_displaced(watermark);
+    }
+
+    fn apply(&mut self, e: &Event) {
+        self.totals.events += 1;
+        match e.op {
+            Op::Alloc => {
+                self.totals.allocs += 1;
+                let site = self.site_of(Kind::Mem, e);
+                self.insert(live_key(Kind::Mem, e.addr), e, site, e.size, None);
+            }
+            Op::NewSv => {
+                self.totals.new_svs += 1;
+                let site = self.site_of(Kind::Sv, e);
+                self.insert(live_key(Kind::Sv, e.addr), e, site, 0, None);
+            }
+            Op::Free => {
+                self.totals.frees += 1;
+                if e.addr != 0 {
+                    self.remove(live_key(Kind::Mem, e.addr));
+                }
+            }
+            Op::DelSv => {
+                self.totals.del_svs += 1;
+                self.remove(live_key(Kind::Sv, e.addr));
+            }
+            Op::Realloc => {
+                self.totals.reallocs += 1;
+                self.realloc(e);
+            }
+        }
+    }
+
+    /// A moved buffer keeps the site and iteration of its first allocation:
+    /// a stack or hash array that perl grows is one allocation, not a leak
+    /// per growth step.
+    fn realloc(&mut self, e: &Event) {
+        let old_key = live_key(Kind::Mem, e.old);
+        let moved = if e.old == 0 {
+            None
+        } else if let Some(displaced) = self.take_displaced(old_key, e.thread) {
+            Some(displaced)
+        } else {
+            self.remove(old_key)
+        };
+        if e.addr == 0 {
+            return; // realloc to size 0 freed it
+        }
+        let new_key = live_key(Kind::Mem, e.addr);
+        match moved {
+            Some(record) => self.insert(new_key, e, record.site, e.size, Some(record.iteration())),
+            None => {
+                let site = self.site_of(Kind::Mem, e);
+                self.insert(new_key, e, site, e.size, None)
+            }
+        }
+    }
+
+    /// The record another thread's allocation pushed out of `key` before
+    /// this thread's realloc of `key` was logged (see [`REALLOC_GRACE`]).
+    fn take_displaced(&mut self, key: u64, thread: u16) -> Option<LiveRecord> {
+        if self.displaced.is_empty() {
+            return None;
+        }
+        let pos = self
+            .displaced
+            .iter()
+            .rposition(|d| d.key == key && d.by_thread != thread)?;
+        let d = self.displaced.swap_remove(pos);
+        self.sites.stats_mut(d.record.site).frees += 1;
+        Some(d.record)
+    }
+
+    fn site_of(&mut self, kind: Kind, e: &Event) -> SiteId {
+        self.sites
+            .intern(kind, e.c_file, e.c_line, e.c_func, e.type_name, e.perl_site)
+    }
+
+    fn insert(&mut self, key: u64, e: &Event, site: SiteId, size: u64, iteration: Option<u32>) {
+        let record = LiveRecord::new(site, size, iteration.unwrap_or(self.iteration));
+        let stats = self.sites.stats_mut(site);
+        stats.allocs += 1;
+        stats.bytes_allocated += size;
+        self.account(&record);
+        if let Some(existing) = self.live.insert(key, record) {
+            // Allocated again with no logged free in between.
+            self.unaccount(&existing);
+            if self.concurrent {
+                self.displaced.push(Displaced {
+                    key,
+                    record: existing,
+                    by_thread: e.thread,
+                    settle_at: e.seq + REALLOC_GRACE,
+                });
+            } else {
+                self.totals.overwritten += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> Option<LiveRecord> {
+        match self.live.remove(&key) {
+            Some(existing) => {
+                self.unaccount(&existing);
+                self.sites.stats_mut(existing.site).frees += 1;
+                Some(existing)
+            }
+            None => {
+                self.totals.unknown_frees += 1;
+                None
+            }
+        }
+    }
+
+    /// Displaced records no realloc claimed were freed without a log.
+    fn settle_displaced(&mut self, watermark: u64) {
+        if self.displaced.is_empty() {
+            return;
+        }
+        let before = self.displaced.len();
+        self.displaced.retain(|d| d.settle_at >= watermark);
+        self.totals.overwritten += (before - self.displaced.len()) as u64;
+    }
+
+    fn account(&mut self, record: &LiveRecord) {
+        let site = *self.sites.get(record.site);
+        match site.kind {
+            Kind::Mem => {
+                self.totals.mem_live += 1;
+                self.totals.mem_bytes += record.size();
+            }
+            Kind::Sv => self.totals.sv_live += 1,
+        }
+        if !site.permanent_pool {
+            self.live_by_iteration[record.iteration() as usize] += 1;
+        }
+        let stats = self.sites.stats_mut(record.site);
+        stats.live += 1;
+        stats.live_bytes += record.size();
+    }
+
+    fn unaccount(&mut self, record: &LiveRecord) {
+        let site = *self.sites.get(record.site);
+        match site.kind {
+            Kind::Mem => {
+                self.totals.mem_live -= 1;
+                self.totals.mem_bytes -= record.size();
+            }
+            Kind::Sv => self.totals.sv_live -= 1,
+        }
+        if !site.permanent_pool {
+            self.live_by_iteration[record.iteration() as usize] -= 1;
+        }
+        let stats = self.sites.stats_mut(record.site);
+        stats.live -= 1;
+        stats.live_bytes -= record.size();
+    }
+
+    /// Close the open iteration. `svs` is the arena's live SV count now.
+    pub fn checkpoint(&mut self, svs: u64, rule: LeakRule) -> Snapshot {
+        let closed = self.iteration;
+        let previous = self.history.last().copied();
+        let base_svs = previous.map(|p| p.svs).or(self.baseline_svs).unwrap_or(svs);
+        let (base_live, base_bytes) = previous.map_or((0, 0), |p| (p.mem_live, p.mem_bytes));
+        // Allocations of iteration `closed - min_age` have now survived
+        // `min_age` later checkpoints.
+        let new_leaks = match rule.eligible(closed + 1) {
+            Some((_, last)) if last + rule.min_age == closed => {
+                self.live_by_iteration[last as usize]
+            }
+            _ => 0,
+        };
+        let snapshot = Snapshot {
+            iteration: closed,
+            svs,
+            svs_delta: svs as i64 - base_svs as i64,
+            mem_live: self.totals.mem_live,
+            mem_bytes: self.totals.mem_bytes,
+            mem_live_delta: self.totals.mem_live as i64 - base_live as i64,
+            mem_bytes_delta: self.totals.mem_bytes as i64 - base_bytes as i64,
+            sv_live: self.totals.sv_live,
+            new_leaks,
+        };
+        self.history.push(snapshot);
+        if self.iteration < super::live::ITERATION_MAX {
+            self.iteration += 1;
+            self.live_by_iteration.push(0);
+        }
+        snapshot
+    }
+
+    /// Approximate heap bytes of the live table.
+    pub fn live_table_bytes(&self) -> usize {
+        // hashbrown: one (key, value) slot plus one control byte per bucket.
+        let buckets = if self.live.capacity() == 0 {
+            0
+        } else {
+            (self.live.capacity() * 8 / 7).next_power_of_two()
+        };
+        buckets * (std::mem::size_of::<(u64, LiveRecord)>() + 1)
+    }
+
+    /// Events held back for the watermark (for tests).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(op: Op, seq: u64, addr: usize, old: usize, size: u64) -> Event {
+        let mut e = Event::bare(op, addr, old, size);
+        e.seq = seq;
+        e
+    }
+
+    const ALL_DELIVERED: u64 = u64::MAX;
+
+    #[test]
+    fn alloc_and_free_balance() {
+        let mut a = Aggregator::default();
+        a.apply_batch(
+            &[
+                ev(Op::Alloc, 1, 0x1000, 0, 64),
+                ev(Op::Alloc, 2, 0x2000, 0, 32),
+                ev(Op::Free, 3, 0x1000, 0, 0),
+            ],
+            ALL_DELIVERED,
+        );
+        assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (1, 32));
+        assert!(a.live.contains_key(&0x2000));
+    }
+
+    #[test]
+    fn unknown_frees_are_counted_not_errors() {
+        let mut a = Aggregator::default();
+        a.apply_batch(
+            &[
+                ev(Op::Free, 1, 0x1000, 0, 0),
+                ev(Op::DelSv, 2, 0x2000, 0, 0),
+            ],
+            ALL_DELIVERED,
+        );
+        assert_eq!(a.totals.unknown_frees, 2);
+        assert!(a.live.is_empty());
+    }
+
+    #[test]
+    fn realloc_keeps_first_iteration_and_site() {
+        let mut a = Aggregator::default();
+        a.apply_batch(&[ev(Op::Alloc, 1, 0x1000, 0, 16)], ALL_DELIVERED);
+        let first_site = a.live[&0x1000].site;
+        a.checkpoint(0, LeakRule::default());
+        let mut moved = ev(Op::Realloc, 2, 0x3000, 0x1000, 64);
+        moved.c_line = 99; // a different C site: the record keeps its own
+        a.apply_batch(&[moved], ALL_DELIVERED);
+        let r = a.live[&0x3000];
+        assert_eq!((r.iteration(), r.site, r.size()), (0, first_site, 64));
+        assert!(!a.live.contains_key(&0x1000));
+        assert_eq!(a.totals.mem_bytes, 64);
+    }
+
+    #[test]
+    fn new_leaks_counts_records_reaching_min_age() {
+        let mut a = Aggregator::default();
+        let rule = LeakRule::default();
+        a.checkpoint(10, rule); // closes 0
+        a.apply_batch(&[ev(Op::NewSv, 1, 0x1000, 0, 0)], ALL_DELIVERED); // iteration 1
+        assert_eq!(a.checkpoint(11, rule).new_leaks, 0); // closes 1: age 0
+        assert_eq!(a.checkpoint(11, rule).new_leaks, 0); // closes 2: age 1
+        let s = a.checkpoint(11, rule); // closes 3: age 2
+        assert_eq!((s.iteration, s.new_leaks, s.svs_delta), (3, 1, 0));
+        assert_eq!(a.history[1].svs_delta, 1);
+    }
+
+    #[test]
+    fn events_above_the_watermark_wait_for_it() {
+        let mut a = Aggregator::default();
+        // Thread B's free (seq 6) is drained while thread A's alloc (seq 5)
+        // was still in flight: the watermark says seq 5 may still come.
+        a.apply_batch(&[ev(Op::Free, 6, 0x1000, 0, 0)], 5);
+        assert_eq!((a.held(), a.totals.unknown_frees), (1, 0));
+        a.apply_batch(&[ev(Op::Alloc, 5, 0x1000, 0, 8)], ALL_DELIVERED);
+        assert!(a.live.is_empty());
+        assert_eq!(
+            (a.held(), a.totals.unknown_frees, a.totals.mem_live),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_realloc_logged_after_another_thread_reused_its_old_address() {
+        let mut a = Aggregator::default();
+        a.set_concurrent(true);
+        let mut mine = ev(Op::Alloc, 1, 0x1000, 0, 8);
+        mine.thread = 1;
+        // Thread 1's realloc freed 0x1000; thread 2 got it and logged first.
+        let mut theirs = ev(Op::Alloc, 2, 0x1000, 0, 16);
+        theirs.thread = 2;
+        let mut moved = ev(Op::Realloc, 3, 0x2000, 0x1000, 32);
+        moved.thread = 1;
+        a.apply_batch(&[mine, theirs, moved], ALL_DELIVERED);
+        assert_eq!(a.live[&0x1000].size(), 16);
+        assert_eq!(a.live[&0x2000].size(), 32);
+        assert_eq!((a.totals.mem_live, a.totals.overwritten), (2, 0));
+    }
+
+    #[test]
+    fn reused_address_without_a_logged_free_replaces_the_record() {
+        let mut a = Aggregator::default();
+        a.apply_batch(
+            &[
+                ev(Op::Alloc, 1, 0x1000, 0, 8),
+                ev(Op::Alloc, 2, 0x1000, 0, 16),
+            ],
+            ALL_DELIVERED,
+        );
+        assert_eq!(
+            (a.totals.mem_live, a.totals.mem_bytes, a.totals.overwritten),
+            (1, 16, 1)
+        );
+    }
+
+    #[test]
+    fn eligible_range_follows_skip_and_min_age() {
+        let rule = LeakRule {
+            skip: 0,
+            min_age: 2,
+        };
+        assert_eq!(rule.eligible(3), None); // 0,1,2 closed: 1 has age 1
+        assert_eq!(rule.eligible(4), Some((1, 1)));
+        let rule = LeakRule {
+            skip: 2,
+            min_age: 1,
+        };
+        assert_eq!(rule.eligible(5), Some((3, 3)));
+    }
+}

@@ -1,0 +1,100 @@
+//! One recorded hook call, as it travels from a hook to the aggregator.
+
+use std::ffi::{c_char, CStr};
+
+/// What a hook saw happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Op {
+    /// `Newx`/`Newxz`: a logged allocation of `size` bytes at `addr`.
+    Alloc,
+    /// `Renew`: `old` moved to `addr` with `size` bytes.
+    Realloc,
+    /// `Safefree` of `addr`.
+    Free,
+    /// A new SV head at `addr`.
+    NewSv,
+    /// The SV head at `addr` went back to the arena.
+    DelSv,
+}
+
+impl Op {
+    /// Whether this event creates something that needs a site.
+    #[inline]
+    pub fn creates(self) -> bool {
+        matches!(self, Op::Alloc | Op::Realloc | Op::NewSv)
+    }
+}
+
+/// A pointer to a NUL-terminated string that lives as long as the code that
+/// passed it: perl passes `__FILE__`, `FUNCTION__` and type names as string
+/// literals of libperl or of an XS module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct StaticStr(pub *const c_char);
+
+// SAFETY: the pointee is an immutable string literal; sharing the pointer
+// between threads is as safe as sharing a `&'static str`.
+unsafe impl Send for StaticStr {}
+unsafe impl Sync for StaticStr {}
+
+impl StaticStr {
+    pub const NULL: StaticStr = StaticStr(std::ptr::null());
+
+    /// The text, or "" for a null pointer. Invalid UTF-8 is replaced.
+    pub fn to_text(self) -> String {
+        if self.0.is_null() {
+            return String::new();
+        }
+        // SAFETY: non-null pointers come from perl's string literals (see the
+        // type's doc), which are NUL-terminated and never freed while the
+        // library that holds them is loaded.
+        unsafe { CStr::from_ptr(self.0) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// A Perl site (file, line, sub) interned by [`super::sites::PerlSites`].
+/// 0 means "no Perl code was running" (or it could not be read safely).
+pub type PerlSiteId = u32;
+
+/// One hook call. `seq` is a process-wide sequence number taken inside the
+/// hook: it orders events on the same address across threads (an address is
+/// only freed after the allocation that returned it was recorded).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Event {
+    pub seq: u64,
+    pub addr: usize,
+    /// The old address of a `Realloc`; 0 otherwise.
+    pub old: usize,
+    pub size: u64,
+    pub c_file: StaticStr,
+    pub c_func: StaticStr,
+    pub type_name: StaticStr,
+    pub c_line: u32,
+    pub perl_site: PerlSiteId,
+    /// Which recording thread (its ring's number, wrapping).
+    pub thread: u16,
+    pub op: Op,
+}
+
+impl Event {
+    /// An event with no C site, no type and no Perl site (tests, fallbacks).
+    pub fn bare(op: Op, addr: usize, old: usize, size: u64) -> Event {
+        Event {
+            seq: 0,
+            addr,
+            old,
+            size,
+            c_file: StaticStr::NULL,
+            c_func: StaticStr::NULL,
+            type_name: StaticStr::NULL,
+            c_line: 0,
+            perl_site: 0,
+            thread: 0,
+            op,
+        }
+    }
+}

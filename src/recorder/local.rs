@@ -1,0 +1,107 @@
+//! Per-thread recorder state: the thread's ring, its recursion guard, and
+//! its cache of Perl sites by COP.
+
+use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
+use std::sync::Arc;
+
+use super::event::{Event, PerlSiteId};
+use super::ring::Ring;
+use super::{CurrentCop, SiteSource};
+
+const COP_CACHE_SIZE: usize = 1024;
+
+#[derive(Clone, Copy, Default)]
+struct CopCacheEntry {
+    cop: usize,
+    file_key: usize,
+    line: u32,
+    site: PerlSiteId,
+}
+
+pub(crate) struct Local {
+    ring: OnceCell<Arc<Ring>>,
+    /// Set while this thread holds the aggregator: a hook that fires then
+    /// (the XS layer calling perl) must not try to flush, or it would
+    /// deadlock on the lock it already holds.
+    pub busy: Cell<bool>,
+    /// While non-zero, new allocations on this thread are the tool's own
+    /// (the XS layer building return values) and are not recorded. Frees and
+    /// reallocs still are, so nothing recorded goes stale.
+    pub suppress_new: Cell<u32>,
+    /// Events that found the ring full while `busy`; drained with the rest.
+    pub overflow: RefCell<Vec<Event>>,
+    cop_cache: UnsafeCell<Option<Box<[CopCacheEntry; COP_CACHE_SIZE]>>>,
+}
+
+impl Local {
+    pub const fn new() -> Local {
+        Local {
+            ring: OnceCell::new(),
+            busy: Cell::new(false),
+            suppress_new: Cell::new(0),
+            overflow: RefCell::new(Vec::new()),
+            cop_cache: UnsafeCell::new(None),
+        }
+    }
+
+    /// This thread's ring, registered with the recorder on first use.
+    #[inline]
+    pub fn ring(&self) -> &Ring {
+        self.ring.get_or_init(super::register_ring)
+    }
+
+    /// The Perl site now running, from the cache or resolved by `source`.
+    /// `old` is the address a realloc is moving away from (see
+    /// `SiteSource::describe`).
+    #[inline]
+    pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
+        let current = (source.current)();
+        if current.cop == 0 {
+            return 0;
+        }
+        let slot = cache_slot(&current);
+        // SAFETY: the cache is only touched by this thread, and never while
+        // another borrow of it is alive (describe does not re-enter here).
+        let cache = unsafe { &mut *self.cop_cache.get() };
+        let cache =
+            cache.get_or_insert_with(|| Box::new([CopCacheEntry::default(); COP_CACHE_SIZE]));
+        let entry = &mut cache[slot];
+        if entry.cop == current.cop
+            && entry.line == current.line
+            && entry.file_key == current.file_key
+        {
+            return entry.site;
+        }
+        match (source.describe)(&current, old) {
+            Some(site) => {
+                *entry = CopCacheEntry {
+                    cop: current.cop,
+                    file_key: current.file_key,
+                    line: current.line,
+                    site,
+                };
+                site
+            }
+            None => 0,
+        }
+    }
+}
+
+fn cache_slot(current: &CurrentCop) -> usize {
+    let mixed = (current.cop ^ current.file_key.rotate_left(17) ^ current.line as usize)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 32) % COP_CACHE_SIZE
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(ring) = self.ring.get() {
+            // The aggregator drains it one last time and forgets it.
+            ring.mark_orphaned();
+        }
+        let overflow = std::mem::take(self.overflow.get_mut());
+        if !overflow.is_empty() {
+            super::push_strays(overflow);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! A bounded single-producer ring of [`Event`]s.
+//!
+//! Each thread that records owns one ring and is its only producer; the
+//! aggregator, under its own lock, is the only consumer. The producer never
+//! waits and never takes a lock: a push is a slot write and a release store.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+use super::event::Event;
+
+/// Events per ring: 8192 x 72 bytes = 576 KiB per recording thread. Large
+/// enough that the aggregator runs rarely; small enough to stay cache-friendly.
+pub const RING_CAPACITY: usize = 8192;
+
+pub struct Ring {
+    slots: Box<[UnsafeCell<MaybeUninit<Event>>]>,
+    /// Next slot the consumer reads. Written by the consumer only.
+    head: CachePadded<AtomicUsize>,
+    /// Next slot the producer writes. Written by the producer only.
+    tail: CachePadded<AtomicUsize>,
+    /// True while the producer holds a sequence number it has not published
+    /// yet. The aggregator reads it to know which sequence numbers may still
+    /// arrive late (see `Recorder::drain`).
+    in_flight: CachePadded<AtomicBool>,
+    /// The sequence number of the last event the consumer took from here.
+    last_drained_seq: AtomicU64,
+    /// The number stamped on this ring's events.
+    pub id: u16,
+    /// Set when the owning thread has exited: drain it one last time and drop.
+    orphaned: AtomicBool,
+}
+
+// SAFETY: slots are written only by the single producer between its read of
+// `tail` and its release store of `tail + 1`, and read only by the single
+// consumer after an acquire load of `tail` (and before its release store of
+// `head`), so no slot is ever accessed by both at once.
+unsafe impl Sync for Ring {}
+unsafe impl Send for Ring {}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring::new()
+    }
+}
+
+impl Ring {
+    pub fn new() -> Ring {
+        Ring::with_id(0)
+    }
+
+    pub fn with_id(id: u16) -> Ring {
+        let slots = (0..RING_CAPACITY)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        Ring {
+            slots,
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            in_flight: CachePadded::new(AtomicBool::new(false)),
+            last_drained_seq: AtomicU64::new(0),
+            id,
+            orphaned: AtomicBool::new(false),
+        }
+    }
+
+    /// Producer side: append `event`, or hand it back when the ring is full.
+    ///
+    /// # Safety
+    /// Only the ring's one producer thread may call this.
+    #[inline]
+    pub unsafe fn push(&self, event: Event) -> Result<(), Event> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail.wrapping_sub(self.head.load(Ordering::Acquire)) >= RING_CAPACITY {
+            return Err(event);
+        }
+        (*self.slots[tail % RING_CAPACITY].get()).write(event);
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether a push would fail now (exact for the producer).
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail.wrapping_sub(self.head.load(Ordering::Acquire)) >= RING_CAPACITY
+    }
+
+    /// Whether nothing is waiting to be drained.
+    pub fn is_empty(&self) -> bool {
+        self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Relaxed)
+    }
+
+    /// Producer side: mark that a sequence number is about to be taken.
+    #[inline]
+    pub fn begin_event(&self) {
+        self.in_flight.store(true, Ordering::Relaxed);
+    }
+
+    /// Producer side: the event taken since `begin_event` is published.
+    #[inline]
+    pub fn end_event(&self) {
+        self.in_flight.store(false, Ordering::Release);
+    }
+
+    /// Consumer side: whether the producer holds an unpublished sequence number.
+    pub fn is_in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Consumer side: move every published event into `out`.
+    ///
+    /// # Safety
+    /// Only one consumer at a time (the caller holds the aggregator lock).
+    pub unsafe fn drain_into(&self, out: &mut Vec<Event>) -> usize {
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Acquire);
+        let count = tail.wrapping_sub(head);
+        out.reserve(count);
+        for i in 0..count {
+            let slot = head.wrapping_add(i) % RING_CAPACITY;
+            out.push((*self.slots[slot].get()).assume_init_read());
+        }
+        if let Some(last) = out.last() {
+            if count > 0 {
+                self.last_drained_seq.store(last.seq, Ordering::Relaxed);
+            }
+        }
+        self.head.store(tail, Ordering::Release);
+        count
+    }
+
+    pub fn last_drained_seq(&self) -> u64 {
+        self.last_drained_seq.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_orphaned(&self) {
+        self.orphaned.store(true, Ordering::Release);
+    }
+
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::event::Op;
+
+    #[test]
+    fn push_until_full_then_drain_in_order() {
+        let ring = Ring::new();
+        for i in 0..RING_CAPACITY {
+            let mut e = Event::bare(Op::Alloc, i + 1, 0, 8);
+            e.seq = i as u64;
+            unsafe { ring.push(e) }.unwrap();
+        }
+        assert!(unsafe { ring.push(Event::bare(Op::Free, 1, 0, 0)) }.is_err());
+        let mut out = Vec::new();
+        assert_eq!(unsafe { ring.drain_into(&mut out) }, RING_CAPACITY);
+        assert!(out.iter().enumerate().all(|(i, e)| e.addr == i + 1));
+        assert_eq!(ring.last_drained_seq(), RING_CAPACITY as u64 - 1);
+        unsafe { ring.push(Event::bare(Op::Free, 1, 0, 0)) }.unwrap();
+    }
+}

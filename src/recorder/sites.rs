@@ -1,0 +1,313 @@
+//! Interning of strings, Perl sites and allocation sites.
+//!
+//! Everything interned here is kept for the life of the process, so ids and
+//! the string pointers handed to the XS layer stay valid. The number of
+//! distinct sites is bounded by the program's code, not by its run time.
+
+use std::ffi::{c_char, CString};
+
+use hashbrown::HashMap;
+
+use super::event::{PerlSiteId, StaticStr};
+
+pub type StringId = u32;
+
+/// Interned strings, each kept NUL-terminated so C can borrow it.
+#[derive(Default)]
+pub struct Strings {
+    texts: Vec<CString>,
+    ids: HashMap<Box<[u8]>, StringId, foldhash::fast::RandomState>,
+}
+
+impl Strings {
+    /// Intern `bytes` (a NUL inside is cut there, as C would read it).
+    pub fn intern(&mut self, bytes: &[u8]) -> StringId {
+        let bytes = match bytes.iter().position(|&b| b == 0) {
+            Some(nul) => &bytes[..nul],
+            None => bytes,
+        };
+        if let Some(&id) = self.ids.get(bytes) {
+            return id;
+        }
+        let id = self.texts.len() as StringId;
+        self.texts
+            .push(CString::new(bytes).expect("NUL bytes were cut above"));
+        self.ids.insert(bytes.into(), id);
+        id
+    }
+
+    pub fn get(&self, id: StringId) -> &str {
+        self.texts[id as usize].to_str().unwrap_or("?")
+    }
+
+    /// A pointer to the NUL-terminated text, valid for the process lifetime
+    /// (a `CString`'s heap buffer does not move when `texts` grows).
+    pub fn c_ptr(&self, id: StringId) -> *const c_char {
+        self.texts[id as usize].as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+}
+
+/// Where Perl code was when an allocation happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PerlSite {
+    pub file: StringId,
+    pub line: u32,
+    /// Fully qualified name of the running sub (`main::RUNTIME` at file level).
+    pub sub: StringId,
+}
+
+/// The Perl-site table. Id 0 is reserved for "unknown".
+pub struct PerlSites {
+    pub strings: Strings,
+    sites: Vec<PerlSite>,
+    ids: HashMap<PerlSite, PerlSiteId, foldhash::fast::RandomState>,
+}
+
+impl Default for PerlSites {
+    fn default() -> Self {
+        let mut strings = Strings::default();
+        let empty = strings.intern(b"");
+        PerlSites {
+            strings,
+            sites: vec![PerlSite {
+                file: empty,
+                line: 0,
+                sub: empty,
+            }],
+            ids: HashMap::default(),
+        }
+    }
+}
+
+impl PerlSites {
+    pub fn intern(&mut self, file: &[u8], line: u32, sub: &[u8]) -> PerlSiteId {
+        let site = PerlSite {
+            file: self.strings.intern(file),
+            line,
+            sub: self.strings.intern(sub),
+        };
+        *self.ids.entry(site).or_insert_with(|| {
+            self.sites.push(site);
+            (self.sites.len() - 1) as PerlSiteId
+        })
+    }
+
+    pub fn get(&self, id: PerlSiteId) -> PerlSite {
+        self.sites
+            .get(id as usize)
+            .copied()
+            .unwrap_or(self.sites[0])
+    }
+
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.len() <= 1
+    }
+}
+
+/// What kind of thing a live record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// An SV head (new_sv/del_sv hooks).
+    Sv = 0,
+    /// A logged allocation (Newx/Renew/Safefree).
+    Mem = 1,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Sv => "sv",
+            Kind::Mem => "mem",
+        }
+    }
+}
+
+pub type SiteId = u32;
+
+/// An allocation site: the C site perl passed in, the Perl site that was
+/// running, and what was allocated.
+#[derive(Clone, Copy, Debug)]
+pub struct Site {
+    pub kind: Kind,
+    pub c_file: StringId,
+    pub c_line: u32,
+    pub c_func: StringId,
+    /// C type name for `Mem`; empty for `Sv` (its type is read when reported).
+    pub type_name: StringId,
+    pub perl_site: PerlSiteId,
+    /// Perl's own permanent pools (SV and body arenas): never leaks.
+    pub permanent_pool: bool,
+}
+
+/// Running totals for one site.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SiteStats {
+    pub allocs: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub live: u64,
+    pub live_bytes: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SiteKey {
+    kind: Kind,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+    type_name: StaticStr,
+    perl_site: PerlSiteId,
+}
+
+/// C functions whose allocations are pools perl keeps for ever: new SV
+/// arenas and new body arenas appear whenever live SVs outgrow the arena.
+const PERMANENT_POOL_FUNCS: &[&str] = &[
+    "Perl_more_sv",
+    "S_more_sv",
+    "Perl_more_bodies",
+    "S_more_bodies",
+    "Perl_sv_add_arena",
+];
+
+/// The allocation-site table, owned by the aggregator.
+#[derive(Default)]
+pub struct Sites {
+    pub strings: Strings,
+    sites: Vec<Site>,
+    stats: Vec<SiteStats>,
+    ids: HashMap<SiteKey, SiteId, foldhash::fast::RandomState>,
+    /// The last key looked up: consecutive events very often share a site.
+    last: Option<(SiteKey, SiteId)>,
+}
+
+impl Sites {
+    #[allow(clippy::too_many_arguments)]
+    pub fn intern(
+        &mut self,
+        kind: Kind,
+        c_file: StaticStr,
+        c_line: u32,
+        c_func: StaticStr,
+        type_name: StaticStr,
+        perl_site: PerlSiteId,
+    ) -> SiteId {
+        let key = SiteKey {
+            kind,
+            c_file,
+            c_line,
+            c_func,
+            type_name,
+            perl_site,
+        };
+        if let Some((last_key, id)) = self.last {
+            if last_key == key {
+                return id;
+            }
+        }
+        let id = match self.ids.get(&key) {
+            Some(&id) => id,
+            None => self.insert_new(key),
+        };
+        self.last = Some((key, id));
+        id
+    }
+
+    fn insert_new(&mut self, key: SiteKey) -> SiteId {
+        let c_func_text = key.c_func.to_text();
+        let site = Site {
+            kind: key.kind,
+            c_file: self.strings.intern(key.c_file.to_text().as_bytes()),
+            c_line: key.c_line,
+            permanent_pool: PERMANENT_POOL_FUNCS.contains(&c_func_text.as_str()),
+            c_func: self.strings.intern(c_func_text.as_bytes()),
+            type_name: self.strings.intern(key.type_name.to_text().as_bytes()),
+            perl_site: key.perl_site,
+        };
+        let id = self.sites.len() as SiteId;
+        self.sites.push(site);
+        self.stats.push(SiteStats::default());
+        self.ids.insert(key, id);
+        id
+    }
+
+    pub fn get(&self, id: SiteId) -> &Site {
+        &self.sites[id as usize]
+    }
+
+    pub fn stats(&self, id: SiteId) -> &SiteStats {
+        &self.stats[id as usize]
+    }
+
+    pub fn stats_mut(&mut self, id: SiteId) -> &mut SiteStats {
+        &mut self.stats[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+
+    /// Approximate heap bytes held by the site tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.sites.capacity() * std::mem::size_of::<Site>()
+            + self.stats.capacity() * std::mem::size_of::<SiteStats>()
+            + self.ids.capacity() * (std::mem::size_of::<(SiteKey, SiteId)>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_interned_once_and_nul_terminated() {
+        let mut s = Strings::default();
+        let a = s.intern(b"sv.c");
+        assert_eq!(s.intern(b"sv.c"), a);
+        assert_ne!(s.intern(b"hv.c"), a);
+        assert_eq!(s.get(a), "sv.c");
+        let c = unsafe { std::ffi::CStr::from_ptr(s.c_ptr(a)) };
+        assert_eq!(c.to_bytes(), b"sv.c");
+    }
+
+    #[test]
+    fn perl_site_zero_is_unknown() {
+        let mut p = PerlSites::default();
+        let id = p.intern(b"t.pl", 3, b"main::f");
+        assert_ne!(id, 0);
+        assert_eq!(p.intern(b"t.pl", 3, b"main::f"), id);
+        assert_eq!(p.get(0).line, 0);
+        assert_eq!(p.strings.get(p.get(id).sub), "main::f");
+    }
+
+    #[test]
+    fn arena_pools_are_marked_permanent() {
+        let mut sites = Sites::default();
+        let func = c"Perl_more_bodies";
+        let id = sites.intern(
+            Kind::Mem,
+            StaticStr(c"sv.c".as_ptr()),
+            1,
+            StaticStr(func.as_ptr()),
+            StaticStr(c"char".as_ptr()),
+            0,
+        );
+        assert!(sites.get(id).permanent_pool);
+    }
+}

@@ -1,0 +1,673 @@
+/*
+ * The XS shim: everything that needs perl's C macros.
+ *
+ *  - boot_Devel__MemTrace and the XSUBs (argument stack, hashes, arrays);
+ *  - reading PL_curcop and the context stack for the recorder's Perl sites;
+ *  - walking the SV arenas for counts by type and class.
+ *
+ * The recorder itself is Rust (memtrace_rs_*, see shim.h). No Rust frame is
+ * ever on the C stack when perl may croak: the XSUBs read their arguments
+ * before calling Rust, and Rust returns plain data that is turned into perl
+ * values here, with the recorder told to leave those allocations alone.
+ */
+#define PERL_NO_GET_CONTEXT
+
+/* perl 5.36's sv_inline.h calls this under PERL_MEM_LOG, but proto.h only
+ * declares it for sv.c itself. */
+struct sv;
+void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumber, const char *funcname);
+
+#include "EXTERN.h"
+#include "perl.h"
+#include "XSUB.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+#ifndef XS_VERSION
+#  define XS_VERSION "0.01"
+#endif
+
+/* ---- Perl sites ---------------------------------------------------------- */
+
+int
+memtrace_shim_current_cop(MtCurrentCop *out)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0; /* a thread with no interpreter */
+#endif
+    const COP *cop = PL_curcop;
+    if (!cop)
+        return 0;
+    out->cop = PTR2UV(cop);
+#ifdef USE_ITHREADS
+    out->file_key = PTR2UV(cop->cop_file);
+#else
+    out->file_key = PTR2UV(CopFILEGV(cop));
+#endif
+    out->line = (uint32_t)CopLINE(cop);
+    return 1;
+}
+
+/* The name table a stash's name lives in, if it is a separate allocation. */
+static int
+stash_is_moving(const HV *stash, uintptr_t realloc_old)
+{
+    if (!realloc_old || !stash)
+        return 0;
+    if (PTR2UV(HvARRAY(stash)) == realloc_old)
+        return 1;
+    if (SvOOK(stash) && HvAUX(stash)->xhv_name_count
+        && PTR2UV(HvAUX(stash)->xhv_name_u.xhvnameu_names) == realloc_old)
+        return 1;
+    return 0;
+}
+
+/* Append `len` bytes to the sub name, truncating at the buffer's end. */
+static void
+append(MtCopText *out, const char *text, size_t len)
+{
+    size_t room = MT_SUB_NAME_MAX - 1 - out->sub_len;
+    if (len > room)
+        len = room;
+    memcpy(out->sub_name + out->sub_len, text, len);
+    out->sub_len += len;
+    out->sub_name[out->sub_len] = '\0';
+}
+
+/* The innermost sub (or format) on any context stack, or NULL at file level. */
+static const CV *
+running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
+{
+    const PERL_SI *si;
+    for (si = PL_curstackinfo; si; si = si->si_prev) {
+        I32 i;
+        if (PTR2UV(si->si_cxstack) == realloc_old) {
+            *unsafe = 1; /* this very stack is being moved */
+            return NULL;
+        }
+        for (i = si->si_cxix; i >= 0; i--) {
+            const PERL_CONTEXT *cx = &si->si_cxstack[i];
+            const U8 type = CxTYPE(cx);
+            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv)
+                return cx->blk_sub.cv;
+        }
+    }
+    return NULL;
+}
+
+static int
+describe_sub(pTHX_ const CV *cv, uintptr_t realloc_old, MtCopText *out)
+{
+    const HEK *name = NULL;
+    const HV *stash = NULL;
+    const char *package;
+
+    if (!cv) {
+        append(out, STR_WITH_LEN("main::RUNTIME"));
+        return 1;
+    }
+    if (CvNAMED(cv)) {
+        name = ((XPVCV *)MUTABLE_PTR(SvANY(cv)))->xcv_gv_u.xcv_hek;
+        stash = CvSTASH(cv);
+    } else {
+        /* Not CvGV(): for a named CV it would create a GV (allocate). */
+        const GV *gv = ((XPVCV *)MUTABLE_PTR(SvANY(cv)))->xcv_gv_u.xcv_gv;
+        if (gv && isGV_with_GP(gv)) {
+            name = GvNAME_HEK(gv);
+            stash = GvSTASH(gv);
+        }
+    }
+    if (stash_is_moving(stash, realloc_old))
+        return 0;
+    package = stash ? HvNAME_get(stash) : NULL;
+    if (package) {
+        append(out, package, strlen(package));
+    } else {
+        append(out, STR_WITH_LEN("__ANON__"));
+    }
+    append(out, STR_WITH_LEN("::"));
+    if (name) {
+        append(out, HEK_KEY(name), HEK_LEN(name));
+    } else {
+        append(out, STR_WITH_LEN("__ANON__"));
+    }
+    return 1;
+}
+
+int
+memtrace_shim_describe_cop(uintptr_t cop_address, uintptr_t realloc_old, MtCopText *out)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0;
+#endif
+    const COP *cop = INT2PTR(const COP *, cop_address);
+    const char *file = CopFILE(cop);
+    int unsafe = 0;
+    const CV *cv;
+
+    out->file = file ? file : "";
+    out->file_len = strlen(out->file);
+    out->sub_len = 0;
+    out->sub_name[0] = '\0';
+    cv = running_sub(aTHX_ realloc_old, &unsafe);
+    if (unsafe)
+        return 0;
+    return describe_sub(aTHX_ cv, realloc_old, out);
+}
+
+/* ---- SVs ------------------------------------------------------------------ */
+
+static size_t
+body_size(const SV *sv)
+{
+    switch (SvTYPE(sv)) {
+    case SVt_PV:     return sizeof(XPV);
+    case SVt_PVIV:   return sizeof(XPVIV);
+    case SVt_PVNV:   return sizeof(XPVNV);
+    case SVt_PVMG:   return sizeof(XPVMG);
+    case SVt_REGEXP: return sizeof(regexp);
+    case SVt_PVGV:   return sizeof(XPVGV);
+    case SVt_PVLV:   return sizeof(XPVLV);
+    case SVt_PVAV:
+        return sizeof(XPVAV) + (AvALLOC((AV *)sv) ? (AvMAX((AV *)sv) + 1) * sizeof(SV *) : 0);
+    case SVt_PVHV:
+        return sizeof(XPVHV) + (HvARRAY((HV *)sv) ? (HvMAX((HV *)sv) + 1) * sizeof(HE *) : 0);
+    case SVt_PVCV:   return sizeof(XPVCV);
+    case SVt_PVFM:   return sizeof(XPVFM);
+    case SVt_PVIO:   return sizeof(XPVIO);
+    default:         return 0;
+    }
+}
+
+int
+memtrace_shim_sv_info(uintptr_t address, MtSvInfo *out)
+{
+    const SV *sv = INT2PTR(const SV *, address);
+    const svtype type = SvTYPE(sv);
+    if (type == (svtype)SVTYPEMASK)
+        return 0;
+    out->svtype = (int32_t)type;
+    out->is_ref = SvROK(sv) ? 1 : 0;
+    out->size = sizeof(SV) + body_size(sv);
+    if (type >= SVt_PV && type <= SVt_PVMG && !SvROK(sv) && SvPVX_const(sv) && SvLEN(sv))
+        out->size += SvLEN(sv);
+    return 1;
+}
+
+/* Counts of live SVs by type, references, and objects by class. */
+typedef struct {
+    const HV *stash;
+    UV count;
+} StashCount;
+
+typedef struct {
+    UV total;
+    UV by_type[SVt_LAST];
+    UV refs;
+    StashCount *stashes; /* open addressing; malloc'd, not perl's Newx */
+    size_t stash_cap;
+    size_t stash_used;
+} ArenaCounts;
+
+static void
+count_stash(ArenaCounts *c, const HV *stash)
+{
+    size_t i;
+    if (c->stash_used * 2 >= c->stash_cap) {
+        size_t old_cap = c->stash_cap, j;
+        StashCount *old = c->stashes;
+        c->stash_cap = old_cap ? old_cap * 2 : 64;
+        c->stashes = (StashCount *)calloc(c->stash_cap, sizeof(StashCount));
+        if (!c->stashes) { /* out of memory: drop the class breakdown */
+            c->stashes = old;
+            c->stash_cap = old_cap;
+            return;
+        }
+        c->stash_used = 0;
+        for (j = 0; j < old_cap; j++)
+            if (old[j].stash) {
+                size_t k = (PTR2UV(old[j].stash) >> 4) & (c->stash_cap - 1);
+                while (c->stashes[k].stash)
+                    k = (k + 1) & (c->stash_cap - 1);
+                c->stashes[k] = old[j];
+                c->stash_used++;
+            }
+        free(old);
+    }
+    i = (PTR2UV(stash) >> 4) & (c->stash_cap - 1);
+    while (c->stashes[i].stash && c->stashes[i].stash != stash)
+        i = (i + 1) & (c->stash_cap - 1);
+    if (!c->stashes[i].stash) {
+        c->stashes[i].stash = stash;
+        c->stash_used++;
+    }
+    c->stashes[i].count++;
+}
+
+/* Visit every live SV head, as perl's own visit() in sv.c does. */
+static void
+walk_arenas(pTHX_ ArenaCounts *c, int by_type)
+{
+    SV *sva;
+    memset(c, 0, sizeof(*c));
+    for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva))) {
+        const SV *const svend = &sva[SvREFCNT(sva)];
+        const SV *sv;
+        for (sv = sva + 1; sv < svend; ++sv) {
+            if (SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv))
+                continue;
+            c->total++;
+            if (!by_type)
+                continue;
+            if (SvOBJECT(sv))
+                count_stash(c, SvSTASH(sv));
+            else if (SvROK(sv))
+                c->refs++;
+            else
+                c->by_type[SvTYPE(sv)]++;
+        }
+    }
+}
+
+/* ---- building return values ------------------------------------------------ */
+
+static void
+store_uv(pTHX_ HV *hv, const char *key, UV value)
+{
+    (void)hv_store(hv, key, strlen(key), newSVuv(value), 0);
+}
+
+static void
+store_iv(pTHX_ HV *hv, const char *key, IV value)
+{
+    (void)hv_store(hv, key, strlen(key), newSViv(value), 0);
+}
+
+static void
+store_str(pTHX_ HV *hv, const char *key, const char *value)
+{
+    (void)hv_store(hv, key, strlen(key), value ? newSVpv(value, 0) : newSV(0), 0);
+}
+
+static HV *
+by_type_hash(pTHX_ const ArenaCounts *c)
+{
+    HV *hv = newHV();
+    size_t i;
+    for (i = 0; i < SVt_LAST; i++)
+        if (c->by_type[i])
+            store_uv(aTHX_ hv, memtrace_rs_sv_type_name((int32_t)i, 0), c->by_type[i]);
+    if (c->refs)
+        store_uv(aTHX_ hv, "REF", c->refs);
+    for (i = 0; i < c->stash_cap; i++) {
+        const HV *stash = c->stashes[i].stash;
+        const char *name;
+        SV **slot;
+        if (!stash)
+            continue;
+        name = HvNAME_get(stash);
+        if (!name)
+            name = "__ANON__";
+        /* Two anonymous stashes share a key: add up. */
+        slot = hv_fetch(hv, name, strlen(name), 0);
+        if (slot)
+            sv_setuv(*slot, SvUV(*slot) + c->stashes[i].count);
+        else
+            store_uv(aTHX_ hv, name, c->stashes[i].count);
+    }
+    return hv;
+}
+
+static void
+free_counts(ArenaCounts *c)
+{
+    free(c->stashes);
+    c->stashes = NULL;
+}
+
+static HV *
+snapshot_hash(pTHX_ const MtSnapshot *s)
+{
+    HV *hv = newHV();
+    store_uv(aTHX_ hv, "iteration", s->iteration);
+    store_uv(aTHX_ hv, "svs", s->svs);
+    store_iv(aTHX_ hv, "svs_delta", s->svs_delta);
+    store_uv(aTHX_ hv, "mem_live", s->mem_live);
+    store_uv(aTHX_ hv, "mem_bytes", s->mem_bytes);
+    store_iv(aTHX_ hv, "mem_live_delta", s->mem_live_delta);
+    store_iv(aTHX_ hv, "mem_bytes_delta", s->mem_bytes_delta);
+    store_uv(aTHX_ hv, "sv_live", s->sv_live);
+    store_uv(aTHX_ hv, "new_leaks", s->new_leaks);
+    return hv;
+}
+
+static void
+unsuppress(pTHX_ void *unused)
+{
+    PERL_UNUSED_ARG(unused);
+    memtrace_rs_suppress(0);
+}
+
+/* What an XSUB allocates for its return value is the tool's, not the
+ * program's: don't record it. The save stack undoes this even on croak. */
+#define BEGIN_OWN_ALLOCATIONS \
+    ENTER;                                    \
+    memtrace_rs_suppress(1);                  \
+    SAVEDESTRUCTOR_X(unsuppress, NULL)
+#define END_OWN_ALLOCATIONS LEAVE
+
+static U32
+uv_arg(pTHX_ SV *sv, const char *what)
+{
+    if (!looks_like_number(sv) || SvIV(sv) < 0 || SvUV(sv) > 0xFFFFFFFFu)
+        croak("Devel::MemTrace: %s must be a non-negative integer, not '%" SVf "'", what, SVfARG(sv));
+    return (U32)SvUV(sv);
+}
+
+/* ---- XSUBs --------------------------------------------------------------- */
+
+XS_INTERNAL(XS_Devel__MemTrace__is_memtrace_perl)
+{
+    dXSARGS;
+    Dl_info hook, ours;
+    void *resolved = dlsym(RTLD_DEFAULT, "Perl_mem_log_alloc");
+    int routed = resolved && dladdr(resolved, &hook) && dladdr((void *)&memtrace_rs_marker, &ours)
+        && hook.dli_fbase == ours.dli_fbase;
+    PERL_UNUSED_VAR(items);
+    ST(0) = boolSV(routed);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__enable)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 0);
+    memtrace_rs_enable(c.total);
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__pause)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_pause();
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__disable)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_disable();
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__state)
+{
+    dXSARGS;
+    static const char *const names[] = { "off", "paused", "recording" };
+    int state = memtrace_rs_state();
+    PERL_UNUSED_VAR(items);
+    ST(0) = sv_2mortal(newSVpv(names[state < 0 || state > 2 ? 0 : state], 0));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__is_recording)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    ST(0) = boolSV(memtrace_rs_state() == 2);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__current_iteration)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    ST(0) = sv_2mortal(newSVuv(memtrace_rs_current_iteration()));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__checkpoint)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    ArenaCounts c;
+    MtSnapshot snap;
+    HV *result;
+    if (items != 2)
+        croak_xs_usage(cv, "skip, min_age");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    walk_arenas(aTHX_ &c, 1);
+    if (!memtrace_rs_checkpoint(c.total, skip, min_age, &snap)) {
+        free_counts(&c);
+        croak("Devel::MemTrace: the recorder failed to close the iteration (see the message above)");
+    }
+    BEGIN_OWN_ALLOCATIONS;
+    result = snapshot_hash(aTHX_ &snap);
+    (void)hv_stores(result, "by_type", newRV_noinc((SV *)by_type_hash(aTHX_ &c)));
+    ST(0) = sv_2mortal(newRV_noinc((SV *)result));
+    END_OWN_ALLOCATIONS;
+    free_counts(&c);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__arena_counts)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 1);
+    BEGIN_OWN_ALLOCATIONS;
+    ST(0) = sv_2mortal(newRV_noinc((SV *)by_type_hash(aTHX_ &c)));
+    END_OWN_ALLOCATIONS;
+    free_counts(&c);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__arena_total)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 0);
+    ST(0) = sv_2mortal(newSVuv(c.total));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__history)
+{
+    dXSARGS;
+    const MtSnapshot *items_out;
+    size_t len, i;
+    MtList *list;
+    AV *av;
+    PERL_UNUSED_VAR(items);
+    list = memtrace_rs_history(&items_out, &len);
+    BEGIN_OWN_ALLOCATIONS;
+    av = newAV();
+    for (i = 0; i < len; i++)
+        av_push(av, newRV_noinc((SV *)snapshot_hash(aTHX_ &items_out[i])));
+    ST(0) = sv_2mortal(newRV_noinc((SV *)av));
+    END_OWN_ALLOCATIONS;
+    memtrace_rs_free_list(list);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__leaks)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    const MtLeak *leaks;
+    size_t len, i;
+    MtList *list;
+    AV *av;
+    if (items != 2)
+        croak_xs_usage(cv, "skip, min_age");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    list = memtrace_rs_leaks(skip, min_age, &leaks, &len);
+    BEGIN_OWN_ALLOCATIONS;
+    av = newAV();
+    av_extend(av, len);
+    for (i = 0; i < len; i++) {
+        const MtLeak *l = &leaks[i];
+        HV *hv = newHV();
+        store_uv(aTHX_ hv, "address", l->address);
+        store_str(aTHX_ hv, "kind", l->kind);
+        store_str(aTHX_ hv, "type", l->type_name);
+        store_uv(aTHX_ hv, "size", l->size);
+        store_uv(aTHX_ hv, "iteration", l->iteration);
+        store_str(aTHX_ hv, "file", l->file);
+        store_uv(aTHX_ hv, "line", l->line);
+        store_str(aTHX_ hv, "sub", l->sub_name);
+        store_str(aTHX_ hv, "c_file", l->c_file);
+        store_uv(aTHX_ hv, "c_line", l->c_line);
+        store_str(aTHX_ hv, "c_func", l->c_func);
+        av_push(av, newRV_noinc((SV *)hv));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)av));
+    END_OWN_ALLOCATIONS;
+    memtrace_rs_free_list(list);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__leak_sites)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    const MtLeakSite *sites;
+    size_t len, i, j;
+    MtList *list;
+    AV *av;
+    if (items != 2)
+        croak_xs_usage(cv, "skip, min_age");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    list = memtrace_rs_leak_sites(skip, min_age, &sites, &len);
+    BEGIN_OWN_ALLOCATIONS;
+    av = newAV();
+    for (i = 0; i < len; i++) {
+        const MtLeakSite *s = &sites[i];
+        HV *hv = newHV();
+        AV *per = newAV();
+        HV *types = newHV();
+        store_str(aTHX_ hv, "kind", s->kind);
+        store_str(aTHX_ hv, "type", s->types_len ? s->types[0].name : NULL);
+        store_str(aTHX_ hv, "file", s->file);
+        store_uv(aTHX_ hv, "line", s->line);
+        store_str(aTHX_ hv, "sub", s->sub_name);
+        store_str(aTHX_ hv, "c_file", s->c_file);
+        store_uv(aTHX_ hv, "c_line", s->c_line);
+        store_str(aTHX_ hv, "c_func", s->c_func);
+        store_uv(aTHX_ hv, "count", s->count);
+        store_uv(aTHX_ hv, "bytes", s->bytes);
+        store_uv(aTHX_ hv, "first_iteration", s->first_iteration);
+        store_str(aTHX_ hv, "status", s->status);
+        for (j = 0; j < s->per_iteration_len; j++)
+            av_push(per, newSVuv(s->per_iteration[j]));
+        (void)hv_stores(hv, "per_iteration", newRV_noinc((SV *)per));
+        for (j = 0; j < s->types_len; j++)
+            store_uv(aTHX_ types, s->types[j].name, s->types[j].count);
+        (void)hv_stores(hv, "types", newRV_noinc((SV *)types));
+        av_push(av, newRV_noinc((SV *)hv));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)av));
+    END_OWN_ALLOCATIONS;
+    memtrace_rs_free_list(list);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__stats)
+{
+    dXSARGS;
+    MtStats s;
+    HV *hv;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_stats(&s);
+    BEGIN_OWN_ALLOCATIONS;
+    hv = newHV();
+    store_uv(aTHX_ hv, "events", s.events);
+    store_uv(aTHX_ hv, "allocs", s.allocs);
+    store_uv(aTHX_ hv, "reallocs", s.reallocs);
+    store_uv(aTHX_ hv, "frees", s.frees);
+    store_uv(aTHX_ hv, "new_svs", s.new_svs);
+    store_uv(aTHX_ hv, "del_svs", s.del_svs);
+    store_uv(aTHX_ hv, "unknown_frees", s.unknown_frees);
+    store_uv(aTHX_ hv, "overwritten", s.overwritten);
+    store_uv(aTHX_ hv, "live_records", s.live_records);
+    store_uv(aTHX_ hv, "mem_live", s.mem_live);
+    store_uv(aTHX_ hv, "mem_bytes", s.mem_bytes);
+    store_uv(aTHX_ hv, "sv_live", s.sv_live);
+    store_uv(aTHX_ hv, "sites", s.sites);
+    store_uv(aTHX_ hv, "perl_sites", s.perl_sites);
+    store_uv(aTHX_ hv, "table_bytes", s.table_bytes);
+    store_uv(aTHX_ hv, "site_table_bytes", s.site_table_bytes);
+    store_uv(aTHX_ hv, "iteration", s.iteration);
+    (void)hv_stores(hv, "bytes_per_record",
+                    newSVnv(s.live_records ? (NV)s.table_bytes / (NV)s.live_records : 0.0));
+    ST(0) = sv_2mortal(newRV_noinc((SV *)hv));
+    END_OWN_ALLOCATIONS;
+    XSRETURN(1);
+}
+
+/* perl_destruct runs these after END blocks: the program is over, and what
+ * global destruction frees is not the program's doing. */
+static void
+stop_at_destruct(pTHX_ void *unused)
+{
+    PERL_UNUSED_ARG(unused);
+    memtrace_rs_disable();
+}
+
+/* boot_Devel__MemTrace itself is a Rust trampoline (src/xs/boot.rs): only
+ * symbols Rust defines are exported from the cdylib. */
+void memtrace_shim_boot(pTHX_ CV *cv);
+void
+memtrace_shim_boot(pTHX_ CV *cv)
+{
+#if PERL_VERSION_LE(5, 21, 5)
+    dVAR;
+    dXSARGS;
+#else
+    dVAR;
+    dXSBOOTARGSXSAPIVERCHK;
+#endif
+    static const struct {
+        const char *name;
+        XSUBADDR_t xsub;
+    } xsubs[] = {
+        { "Devel::MemTrace::_is_memtrace_perl", XS_Devel__MemTrace__is_memtrace_perl },
+        { "Devel::MemTrace::_enable", XS_Devel__MemTrace__enable },
+        { "Devel::MemTrace::_pause", XS_Devel__MemTrace__pause },
+        { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },
+        { "Devel::MemTrace::_state", XS_Devel__MemTrace__state },
+        { "Devel::MemTrace::_is_recording", XS_Devel__MemTrace__is_recording },
+        { "Devel::MemTrace::_current_iteration", XS_Devel__MemTrace__current_iteration },
+        { "Devel::MemTrace::_checkpoint", XS_Devel__MemTrace__checkpoint },
+        { "Devel::MemTrace::_arena_counts", XS_Devel__MemTrace__arena_counts },
+        { "Devel::MemTrace::_arena_total", XS_Devel__MemTrace__arena_total },
+        { "Devel::MemTrace::_history", XS_Devel__MemTrace__history },
+        { "Devel::MemTrace::_leaks", XS_Devel__MemTrace__leaks },
+        { "Devel::MemTrace::_leak_sites", XS_Devel__MemTrace__leak_sites },
+        { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
+    };
+    size_t i;
+    PERL_UNUSED_VAR(items);
+    for (i = 0; i < sizeof(xsubs) / sizeof(xsubs[0]); i++)
+        newXS(xsubs[i].name, xsubs[i].xsub, __FILE__);
+    memtrace_rs_boot();
+    call_atexit(stop_at_destruct, NULL);
+    Perl_xs_boot_epilog(aTHX_ ax);
+}
