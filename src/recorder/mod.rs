@@ -306,8 +306,8 @@ pub fn reset_for_tests() {
     *aggregator = Aggregator::default();
 }
 
-/// The next sequence number (tests: to compute a watermark).
+/// How many threads have a ring registered (tests).
 #[doc(hidden)]
-pub fn next_seq() -> u64 {
-    SEQ.load(Ordering::SeqCst)
+pub fn registered_threads() -> usize {
+    lock(&RINGS).len()
 }

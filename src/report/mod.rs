@@ -188,3 +188,63 @@ pub fn leak_sites(
     });
     sites
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::event::{Event, Op, StaticStr};
+
+    struct AllUndef;
+    impl SvInspector for AllUndef {
+        fn sv_type(&self, _: usize) -> &'static CStr {
+            c"UNDEF"
+        }
+        fn sv_size(&self, _: usize) -> u64 {
+            24
+        }
+    }
+
+    fn new_sv(a: &mut Aggregator, seq: u64, addr: usize, perl_site: PerlSiteId) {
+        let mut e = Event::bare(Op::NewSv, addr, 0, 0);
+        e.seq = seq;
+        e.perl_site = perl_site;
+        e.c_file = StaticStr(c"sv.c".as_ptr());
+        e.c_func = StaticStr(c"Perl_newSV".as_ptr());
+        a.apply_batch(&[e], u64::MAX);
+    }
+
+    #[test]
+    fn a_steady_leak_and_a_warm_up_cache_are_told_apart() {
+        let mut a = Aggregator::default();
+        let rule = LeakRule::default();
+        let (leak_line, cache_line) = (7, 9);
+        let mut seq = 0;
+        a.checkpoint(0, rule); // iteration 0: start-up
+        for iteration in 1..=10u32 {
+            seq += 1;
+            new_sv(&mut a, seq, 0x1000 + iteration as usize * 16, leak_line);
+            if iteration <= 2 {
+                for k in 0..5 {
+                    seq += 1;
+                    new_sv(&mut a, seq, 0x9000 + (iteration * 8 + k) as usize * 16, cache_line);
+                }
+            }
+            a.checkpoint(0, rule);
+        }
+        // 11 closed iterations; eligible 1..=8 under min_age 2.
+        let sites = leak_sites(&a, rule, &AllUndef);
+        assert_eq!(sites.len(), 2);
+        let cache = &sites[0];
+        assert_eq!((cache.perl_site, cache.count, cache.status), (cache_line, 10, Status::Stopped));
+        let leak = &sites[1];
+        assert_eq!((leak.perl_site, leak.count, leak.status), (leak_line, 8, Status::Steady));
+        assert_eq!(leak.per_iteration, vec![1; 8]);
+        assert_eq!(leak.first_iteration, 1);
+        assert_eq!(leak.types, vec![(TypeName::Sv(c"UNDEF"), 8)]);
+        assert_eq!(leak.bytes, 8 * 24);
+
+        let skipped = leaks(&a, LeakRule { skip: 2, min_age: 2 }, &AllUndef);
+        assert_eq!(skipped.len(), 6, "iterations 3..=8 only");
+        assert!(skipped.iter().all(|l| l.iteration >= 3 && l.type_name == TypeName::Sv(c"UNDEF")));
+    }
+}

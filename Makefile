@@ -1,0 +1,43 @@
+# Devel::MemTrace — build, test and lint. Run 'make help' for the targets.
+# The multi-step logic lives in perl/build/*.sh; these recipes only call it.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+BUILD := perl/build
+# Recipes run cargo from rustup's default location too.
+CARGO_ENV := export PATH="$$HOME/.cargo/bin:$$PATH";
+# Exports MEMTRACE_PERL, MEMTRACE_LEAKY_BLIB, MEMTRACE_PERL_INC (needs 'perl' first).
+MEMTRACE_ENV := eval "$$($(BUILD)/env.sh)";
+# Only the base perl (no recorder install), for lint.
+BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tail -n 1);
+
+.PHONY: help perl demo test lint clean
+
+help: ## list the targets
+	@echo "Devel::MemTrace targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
+	@echo "Environment: MEMTRACE_HOME (perl cache), MEMTRACE_PERL_SRC (perl tarball/dir), MEMTRACE_THREADS=1"
+
+perl: ## build the MemTrace perl (cached), the recorder, install it, build examples/Leaky; prints the perl path last
+	@$(BUILD)/make-perl.sh
+
+demo: perl ## run examples/poller.pl under the MemTrace perl
+	@test -f examples/poller.pl || { echo "error: examples/poller.pl does not exist yet; nothing to demo" >&2; exit 1; }
+	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" $$MEMTRACE_PERL_INC examples/poller.pl
+
+test: perl ## cargo test (recorder unit tests), then prove -r t/ under the MemTrace perl
+	@$(CARGO_ENV) cargo test --release
+	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" "$$(dirname "$$MEMTRACE_PERL")/prove" \
+		--exec "$$MEMTRACE_PERL $$MEMTRACE_PERL_INC" -r t/
+
+lint: ## cargo fmt --check, cargo clippy -D warnings (with and without --features perl)
+	@$(CARGO_ENV) cargo fmt --check
+	@$(CARGO_ENV) cargo clippy --all-targets -- -D warnings
+	@$(CARGO_ENV) $(BASE_PERL) MEMTRACE_PERL="$$PERL" cargo clippy --all-targets --features perl --target-dir target/perl -- -D warnings
+
+clean: ## cargo clean and target/xs (keeps the cached perl in $MEMTRACE_HOME)
+	@$(CARGO_ENV) if [[ -f Cargo.toml ]]; then cargo clean; fi
+	@rm -rf target/xs target/.memtrace-perl-path

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# install-recorder.sh PERL CDYLIB — install the Devel::MemTrace recorder into
+# a MemTrace perl:
+#   * CDYLIB  -> $Config{installsitearch}/auto/Devel/MemTrace/MemTrace.so
+#   * perl/lib/** -> $Config{installsitelib}
+#   * the installed MemTrace.so is added to the NEEDED list of the perl
+#     binaries, ahead of libperl.so, so its Perl_mem_log_* hooks win.
+# Each step is skipped when already done, so a rerun costs almost nothing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+if [[ $# -ne 2 ]]; then
+    echo "usage: $0 PERL CDYLIB" >&2
+    exit 64
+fi
+PERL=$1
+CDYLIB=$2
+
+say() { echo "==> $*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+[[ -f "$CDYLIB" ]] || die "recorder library $CDYLIB not found; build it with 'cargo build --release --features perl'"
+command -v patchelf >/dev/null || die "patchelf not found; run perl/build/install-deps.sh"
+"$HERE/check-perl.sh" "$PERL" || exit 2
+PERL=$(realpath "$PERL")
+
+# Paths from the perl's own Config (assigned by the eval below).
+cfg_installsitearch='' cfg_installsitelib='' cfg_installbin='' cfg_version=''
+eval "$("$PERL" -MConfig -e '
+    for my $k (qw(installsitearch installsitelib installbin version)) {
+        my $v = $Config{$k}; $v =~ s/\x27/\x27\\\x27\x27/g;
+        print "cfg_$k=\x27$v\x27\n";
+    }')"
+[[ -n "$cfg_installsitearch" && -n "$cfg_installsitelib" ]] ||
+    die "$PERL reports no installsitearch/installsitelib in its Config; is it a complete install?"
+
+# install_file SRC DEST [MODE]: copy atomically (temp file in DEST's
+# directory, then rename) and only when the content differs.
+install_file() {
+    local src=$1 dest=$2 mode=${3:-644} dir tmp
+    if [[ -f "$dest" ]] && cmp -s "$src" "$dest"; then
+        return 1
+    fi
+    dir=$(dirname "$dest")
+    mkdir -p "$dir"
+    tmp=$(mktemp "$dir/.$(basename "$dest").XXXXXX")
+    cp "$src" "$tmp"
+    chmod "$mode" "$tmp"
+    mv -f "$tmp" "$dest"
+    return 0
+}
+
+# 1. The recorder library, where XSLoader will look for Devel::MemTrace.
+SO=$cfg_installsitearch/auto/Devel/MemTrace/MemTrace.so
+if install_file "$CDYLIB" "$SO" 755; then
+    say "installed recorder $SO"
+fi
+
+# 2. The Perl modules.
+if [[ -d "$ROOT/perl/lib" ]]; then
+    n=0
+    while IFS= read -r -d '' f; do
+        rel=${f#"$ROOT/perl/lib/"}
+        if install_file "$f" "$cfg_installsitelib/$rel" 644; then
+            n=$((n + 1))
+        fi
+    done < <(find "$ROOT/perl/lib" -type f ! -name '*~' ! -name '.*' -print0)
+    (( n == 0 )) || say "installed $n module file(s) from perl/lib into $cfg_installsitelib"
+else
+    say "note: $ROOT/perl/lib does not exist yet; no Perl modules installed"
+fi
+
+# 3. Make the perl binaries load the recorder before libperl.
+# needed_index FILE EXACT|REGEX MODE -> 0-based index in NEEDED, or -1
+needed_index() {
+    patchelf --print-needed "$1" | awk -v pat="$2" -v mode="$3" '
+        BEGIN { idx = -1 }
+        idx < 0 && ((mode == "exact" && $0 == pat) || (mode == "re" && $0 ~ pat)) { idx = NR - 1 }
+        END { print idx }'
+}
+
+bins=()
+for b in "$PERL" "$cfg_installbin/perl" "$cfg_installbin/perl$cfg_version"; do
+    [[ -f "$b" ]] || continue
+    b=$(realpath "$b")
+    dup=0
+    for seen in "${bins[@]+"${bins[@]}"}"; do [[ "$seen" == "$b" ]] && dup=1; done
+    (( dup )) || bins+=("$b")
+done
+
+for b in "${bins[@]}"; do
+    if [[ $(needed_index "$b" "$SO" exact) -lt 0 ]]; then
+        # Patch a copy and rename it into place: atomic, and safe while the
+        # binary is running elsewhere (no ETXTBSY). Hard links to the old
+        # file are handled because every binary is checked on its own.
+        tmp=$(mktemp "$(dirname "$b")/.$(basename "$b").XXXXXX")
+        cp -p "$b" "$tmp"
+        # Drop a stale recorder entry (e.g. from an older install path).
+        while IFS= read -r old; do
+            patchelf --remove-needed "$old" "$tmp"
+        done < <(patchelf --print-needed "$tmp" | grep '/auto/Devel/MemTrace/MemTrace\.so$' || true)
+        if ! err=$(patchelf --add-needed "$SO" "$tmp" 2>&1); then
+            rm -f "$tmp"
+            die "patchelf --add-needed $SO $b failed: $err"
+        fi
+        mv -f "$tmp" "$b"
+        say "added $SO to the NEEDED list of $b"
+    fi
+    so_i=$(needed_index "$b" "$SO" exact)
+    perl_i=$(needed_index "$b" '(^|/)libperl\.so' re)
+    if (( so_i < 0 || perl_i < 0 || so_i > perl_i )); then
+        die "$b NEEDED order is wrong (recorder at $so_i, libperl at $perl_i; it must come first): $(patchelf --print-needed "$b" | tr '\n' ' ')"
+    fi
+done
+
+# 4. The perl must still start.
+if ! out=$("$PERL" -e 1 2>&1); then
+    die "$PERL no longer starts after installing the recorder: $(head -n 3 <<<"$out" | tr '\n' ' ')"
+fi
