@@ -18,7 +18,15 @@ fn fresh() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn fake_alloc(addr: usize) {
-    Perl_mem_log_alloc(1, 16, c"char".as_ptr(), addr as *mut c_void, c"t.c".as_ptr(), 1, c"f".as_ptr());
+    Perl_mem_log_alloc(
+        1,
+        16,
+        c"char".as_ptr(),
+        addr as *mut c_void,
+        c"t.c".as_ptr(),
+        1,
+        c"f".as_ptr(),
+    );
 }
 
 fn fake_free(addr: usize) {

@@ -186,7 +186,7 @@ impl Aggregator {
                 self.totals.del_svs += 1;
                 self.remove(live_key(Kind::Sv, e.addr));
             }
-            Op::Realloc => {
+            Op::Realloc | Op::Move => {
                 self.totals.reallocs += 1;
                 self.realloc(e);
             }
@@ -211,6 +211,7 @@ impl Aggregator {
         let new_key = live_key(Kind::Mem, e.addr);
         match moved {
             Some(record) => self.insert(new_key, e, record.site, e.size, Some(record.iteration())),
+            None if e.op == Op::Move => {}
             None => {
                 let site = self.site_of(Kind::Mem, e);
                 self.insert(new_key, e, site, e.size, None)
@@ -422,6 +423,21 @@ mod tests {
         assert_eq!((r.iteration(), r.site, r.size()), (0, first_site, 64));
         assert!(!a.live.contains_key(&0x1000));
         assert_eq!(a.totals.mem_bytes, 64);
+    }
+
+    #[test]
+    fn a_move_of_an_unrecorded_buffer_creates_nothing() {
+        let mut a = Aggregator::default();
+        a.apply_batch(&[ev(Op::Alloc, 1, 0x1000, 0, 8)], ALL_DELIVERED);
+        a.apply_batch(
+            &[
+                ev(Op::Move, 2, 0x2000, 0x1000, 16),
+                ev(Op::Move, 3, 0x4000, 0x3000, 16),
+            ],
+            ALL_DELIVERED,
+        );
+        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
+        assert_eq!(a.totals.unknown_frees, 1);
     }
 
     #[test]

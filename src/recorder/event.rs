@@ -10,6 +10,9 @@ pub enum Op {
     Alloc,
     /// `Renew`: `old` moved to `addr` with `size` bytes.
     Realloc,
+    /// A `Renew` seen while new allocations are not recorded (paused, or the
+    /// tool's own): moves a recorded buffer, but creates no record.
+    Move,
     /// `Safefree` of `addr`.
     Free,
     /// A new SV head at `addr`.

@@ -14,6 +14,7 @@ const COP_CACHE_SIZE: usize = 1024;
 struct CopCacheEntry {
     cop: usize,
     file_key: usize,
+    sub_key: usize,
     line: u32,
     site: PerlSiteId,
 }
@@ -55,7 +56,7 @@ impl Local {
     /// `SiteSource::describe`).
     #[inline]
     pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
-        let current = (source.current)();
+        let current = (source.current)(old);
         if current.cop == 0 {
             return 0;
         }
@@ -69,6 +70,7 @@ impl Local {
         if entry.cop == current.cop
             && entry.line == current.line
             && entry.file_key == current.file_key
+            && entry.sub_key == current.sub_key
         {
             return entry.site;
         }
@@ -77,6 +79,7 @@ impl Local {
                 *entry = CopCacheEntry {
                     cop: current.cop,
                     file_key: current.file_key,
+                    sub_key: current.sub_key,
                     line: current.line,
                     site,
                 };
@@ -88,7 +91,10 @@ impl Local {
 }
 
 fn cache_slot(current: &CurrentCop) -> usize {
-    let mixed = (current.cop ^ current.file_key.rotate_left(17) ^ current.line as usize)
+    let mixed = (current.cop
+        ^ current.sub_key.rotate_left(29)
+        ^ current.file_key.rotate_left(17)
+        ^ current.line as usize)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (mixed >> 32) % COP_CACHE_SIZE
 }

@@ -42,22 +42,24 @@ thread_local! {
     static LOCAL: Local = const { Local::new() };
 }
 
-/// The COP perl is running, as cheap-to-read identity: the COP's address,
-/// its file's identity (the file GV or name pointer) and its line.
+/// Where perl is, as cheap-to-read identity: the COP's address, its file's
+/// identity (the file GV or name pointer), the running sub's CV and the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CurrentCop {
     pub cop: usize,
     pub file_key: usize,
+    pub sub_key: usize,
     pub line: u32,
 }
 
 /// How the recorder learns the Perl site; installed by the XS layer.
 pub struct SiteSource {
-    /// Reads the current COP (a few loads; must not allocate or lock).
-    pub current: fn() -> CurrentCop,
-    /// Resolves a COP to an interned Perl site, or None when it cannot be
-    /// read safely right now. `old` is the address a realloc moves away from:
-    /// the context stack itself may be the buffer being moved.
+    /// Reads where perl is (a few loads; must not allocate or lock). `old`
+    /// is the address a realloc moves away from: the context stack itself
+    /// may be the buffer being moved.
+    pub current: fn(usize) -> CurrentCop,
+    /// Resolves it to an interned Perl site, or None when it cannot be read
+    /// safely right now (`old` as above).
     pub describe: fn(&CurrentCop, usize) -> Option<PerlSiteId>,
 }
 
@@ -111,9 +113,11 @@ pub fn record(
     if mode == MODE_OFF {
         return;
     }
-    if mode == MODE_PAUSED && matches!(op, Op::Alloc | Op::NewSv) {
-        return;
-    }
+    let op = match op {
+        Op::Alloc | Op::NewSv if mode == MODE_PAUSED => return,
+        Op::Realloc if mode == MODE_PAUSED => Op::Move,
+        op => op,
+    };
     let event = Event {
         seq: 0,
         addr,
@@ -137,8 +141,12 @@ pub fn record(
 
 #[inline]
 fn record_on_thread(local: &Local, mut event: Event) {
-    if local.suppress_new.get() != 0 && matches!(event.op, Op::Alloc | Op::NewSv) {
-        return;
+    if local.suppress_new.get() != 0 {
+        match event.op {
+            Op::Alloc | Op::NewSv => return,
+            Op::Realloc => event.op = Op::Move,
+            _ => {}
+        }
     }
     if event.op.creates() {
         let source = SITE_SOURCE.load(Ordering::Acquire);

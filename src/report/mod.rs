@@ -226,7 +226,12 @@ mod tests {
             if iteration <= 2 {
                 for k in 0..5 {
                     seq += 1;
-                    new_sv(&mut a, seq, 0x9000 + (iteration * 8 + k) as usize * 16, cache_line);
+                    new_sv(
+                        &mut a,
+                        seq,
+                        0x9000 + (iteration * 8 + k) as usize * 16,
+                        cache_line,
+                    );
                 }
             }
             a.checkpoint(0, rule);
@@ -235,16 +240,31 @@ mod tests {
         let sites = leak_sites(&a, rule, &AllUndef);
         assert_eq!(sites.len(), 2);
         let cache = &sites[0];
-        assert_eq!((cache.perl_site, cache.count, cache.status), (cache_line, 10, Status::Stopped));
+        assert_eq!(
+            (cache.perl_site, cache.count, cache.status),
+            (cache_line, 10, Status::Stopped)
+        );
         let leak = &sites[1];
-        assert_eq!((leak.perl_site, leak.count, leak.status), (leak_line, 8, Status::Steady));
+        assert_eq!(
+            (leak.perl_site, leak.count, leak.status),
+            (leak_line, 8, Status::Steady)
+        );
         assert_eq!(leak.per_iteration, vec![1; 8]);
         assert_eq!(leak.first_iteration, 1);
         assert_eq!(leak.types, vec![(TypeName::Sv(c"UNDEF"), 8)]);
         assert_eq!(leak.bytes, 8 * 24);
 
-        let skipped = leaks(&a, LeakRule { skip: 2, min_age: 2 }, &AllUndef);
+        let skipped = leaks(
+            &a,
+            LeakRule {
+                skip: 2,
+                min_age: 2,
+            },
+            &AllUndef,
+        );
         assert_eq!(skipped.len(), 6, "iterations 3..=8 only");
-        assert!(skipped.iter().all(|l| l.iteration >= 3 && l.type_name == TypeName::Sv(c"UNDEF")));
+        assert!(skipped
+            .iter()
+            .all(|l| l.iteration >= 3 && l.type_name == TypeName::Sv(c"UNDEF")));
     }
 }

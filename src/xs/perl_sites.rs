@@ -3,23 +3,30 @@
 use super::ffi::{memtrace_shim_current_cop, memtrace_shim_describe_cop, MtCopText, MtCurrentCop};
 use crate::recorder::{self, CurrentCop, PerlSiteId, SiteSource};
 
-fn current() -> CurrentCop {
+fn current(realloc_old: usize) -> CurrentCop {
     let mut cop = MtCurrentCop::default();
     // SAFETY: reads perl's interpreter state; no allocation, no callbacks.
-    if unsafe { memtrace_shim_current_cop(&mut cop) } == 0 {
+    if unsafe { memtrace_shim_current_cop(realloc_old, &mut cop) } == 0 {
         return CurrentCop::default();
     }
     CurrentCop {
         cop: cop.cop,
         file_key: cop.file_key,
+        sub_key: cop.cv,
         line: cop.line,
     }
 }
 
 fn describe(cop: &CurrentCop, realloc_old: usize) -> Option<PerlSiteId> {
+    let current = MtCurrentCop {
+        cop: cop.cop,
+        file_key: cop.file_key,
+        cv: cop.sub_key,
+        line: cop.line,
+    };
     let mut text = MtCopText::default();
-    // SAFETY: `cop.cop` is PL_curcop as just read on this thread.
-    if unsafe { memtrace_shim_describe_cop(cop.cop, realloc_old, &mut text) } == 0 {
+    // SAFETY: `current` is what current() just read on this thread.
+    if unsafe { memtrace_shim_describe_cop(&current, realloc_old, &mut text) } == 0 {
         return None;
     }
     // SAFETY: the shim points `file` at the COP's NUL-terminated file name,

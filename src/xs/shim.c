@@ -33,8 +33,29 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 
 /* ---- Perl sites ---------------------------------------------------------- */
 
+/* The innermost sub (or format) on any context stack, or NULL at file level. */
+static const CV *
+running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
+{
+    const PERL_SI *si;
+    for (si = PL_curstackinfo; si; si = si->si_prev) {
+        I32 i;
+        if (PTR2UV(si->si_cxstack) == realloc_old) {
+            *unsafe = 1; /* this very stack is being moved */
+            return NULL;
+        }
+        for (i = si->si_cxix; i >= 0; i--) {
+            const PERL_CONTEXT *cx = &si->si_cxstack[i];
+            const U8 type = CxTYPE(cx);
+            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv)
+                return cx->blk_sub.cv;
+        }
+    }
+    return NULL;
+}
+
 int
-memtrace_shim_current_cop(MtCurrentCop *out)
+memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out)
 {
 #ifdef MULTIPLICITY
     PerlInterpreter *my_perl = PERL_GET_THX;
@@ -42,7 +63,12 @@ memtrace_shim_current_cop(MtCurrentCop *out)
         return 0; /* a thread with no interpreter */
 #endif
     const COP *cop = PL_curcop;
+    int unsafe = 0;
+    const CV *cv;
     if (!cop)
+        return 0;
+    cv = running_sub(aTHX_ realloc_old, &unsafe);
+    if (unsafe)
         return 0;
     out->cop = PTR2UV(cop);
 #ifdef USE_ITHREADS
@@ -51,6 +77,7 @@ memtrace_shim_current_cop(MtCurrentCop *out)
     out->file_key = PTR2UV(CopFILEGV(cop));
 #endif
     out->line = (uint32_t)CopLINE(cop);
+    out->cv = PTR2UV(cv);
     return 1;
 }
 
@@ -78,27 +105,6 @@ append(MtCopText *out, const char *text, size_t len)
     memcpy(out->sub_name + out->sub_len, text, len);
     out->sub_len += len;
     out->sub_name[out->sub_len] = '\0';
-}
-
-/* The innermost sub (or format) on any context stack, or NULL at file level. */
-static const CV *
-running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
-{
-    const PERL_SI *si;
-    for (si = PL_curstackinfo; si; si = si->si_prev) {
-        I32 i;
-        if (PTR2UV(si->si_cxstack) == realloc_old) {
-            *unsafe = 1; /* this very stack is being moved */
-            return NULL;
-        }
-        for (i = si->si_cxix; i >= 0; i--) {
-            const PERL_CONTEXT *cx = &si->si_cxstack[i];
-            const U8 type = CxTYPE(cx);
-            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv)
-                return cx->blk_sub.cv;
-        }
-    }
-    return NULL;
 }
 
 static int
@@ -141,26 +147,21 @@ describe_sub(pTHX_ const CV *cv, uintptr_t realloc_old, MtCopText *out)
 }
 
 int
-memtrace_shim_describe_cop(uintptr_t cop_address, uintptr_t realloc_old, MtCopText *out)
+memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out)
 {
 #ifdef MULTIPLICITY
     PerlInterpreter *my_perl = PERL_GET_THX;
     if (!my_perl)
         return 0;
 #endif
-    const COP *cop = INT2PTR(const COP *, cop_address);
+    const COP *cop = INT2PTR(const COP *, current->cop);
     const char *file = CopFILE(cop);
-    int unsafe = 0;
-    const CV *cv;
 
     out->file = file ? file : "";
     out->file_len = strlen(out->file);
     out->sub_len = 0;
     out->sub_name[0] = '\0';
-    cv = running_sub(aTHX_ realloc_old, &unsafe);
-    if (unsafe)
-        return 0;
-    return describe_sub(aTHX_ cv, realloc_old, out);
+    return describe_sub(aTHX_ INT2PTR(const CV *, current->cv), realloc_old, out);
 }
 
 /* ---- SVs ------------------------------------------------------------------ */

@@ -14,10 +14,12 @@
 
 /* ---- implemented in C, called by Rust ---------------------------------- */
 
-/* The COP perl is running: cheap identity for the per-thread site cache. */
+/* Where perl is: cheap identity for the per-thread site cache. The sub is
+ * part of it because one COP can run outside its sub (at compile time). */
 typedef struct {
     uintptr_t cop;
     uintptr_t file_key;
+    uintptr_t cv;       /* innermost running sub, 0 at file level */
     uint32_t line;
 } MtCurrentCop;
 
@@ -38,12 +40,13 @@ typedef struct {
     uint64_t size;      /* head + body + PV buffer, approximately */
 } MtSvInfo;
 
-/* Fill *out with PL_curcop's identity. 0 if no perl code is running. */
-int memtrace_shim_current_cop(MtCurrentCop *out);
-/* Resolve a COP. 0 if it cannot be read safely now: `realloc_old` is the
- * buffer a realloc is moving away from, which may be perl's own context
- * stack or a stash's name table. */
-int memtrace_shim_describe_cop(uintptr_t cop, uintptr_t realloc_old, MtCopText *out);
+/* Fill *out with where perl is. 0 if no perl code is running, or if it
+ * cannot be read safely now: `realloc_old` is the buffer a realloc is moving
+ * away from, which may be perl's own context stack. */
+int memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out);
+/* Resolve what current_cop returned to text. 0 if it cannot be read safely
+ * now (`realloc_old` may be a stash's name table). */
+int memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out);
 /* Describe a live SV head. 0 if it is not a live SV. */
 int memtrace_shim_sv_info(uintptr_t sv, MtSvInfo *out);
 

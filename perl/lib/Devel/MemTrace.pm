@@ -1,0 +1,799 @@
+package Devel::MemTrace;
+
+use strict;
+use warnings;
+
+our $VERSION = '0.01';
+
+use Carp         ();
+use Scalar::Util ();
+
+# ---------------------------------------------------------------------------
+# Loading the XS part.  Both failures below are one line: what is wrong and
+# what to do about it.
+
+my $USE_MEMTRACE_PERL =
+    "run the program with the MemTrace perl (`make perl` prints its path)";
+
+{
+    require XSLoader;
+    local $@;
+    unless (eval { XSLoader::load('Devel::MemTrace', $VERSION); 1 }) {
+        my ($why) = split /\n/, $@;
+        $why =~ s/ at \S+ line \d+\.?\z//;
+        $why =~ s/\s*\(\@INC contains:.*//;
+        die "Devel::MemTrace: cannot load its XS part into this perl ($^X):"
+          . " $why; $USE_MEMTRACE_PERL\n";
+    }
+}
+
+_is_memtrace_perl()
+  or die "Devel::MemTrace: this perl ($^X) does not route its PERL_MEM_LOG"
+  . " hooks to the recorder; $USE_MEMTRACE_PERL\n";
+
+# ---------------------------------------------------------------------------
+# Module-level settings, changed by the import options.
+
+my %Setting = (
+    skip    => 0,     # iterations after iteration 0 that are warm-up too
+    min_age => 2,     # later checkpoints a leak must have stayed live through
+    all     => 0,     # report() lists the stopped sites too
+);
+my $Report_at_END = 0;
+my @Iteration_subs;             # -iteration=Pkg::sub names not wrapped yet
+my %Wrapped;                    # Pkg::sub => 1 once wrapped
+my $Loaded_in_pid = $$;         # -report_at_END reports in this process only
+
+my @EXPORTABLE = qw(
+  checkpoint leaks leak_sites report arena_counts
+  pause resume is_recording history current_iteration stats
+);
+my %EXPORTABLE = map { $_ => 1 } @EXPORTABLE;
+
+my @KNOWN_IMPORT_OPTIONS =
+  ('-iteration=Pkg::sub', '-report_at_END', '-skip=N', '-min_age=N', '-all');
+
+my @STATUSES = qw(steady intermittent stopped);
+
+# Recording starts as soon as the module is loaded.
+_enable();
+
+# ---------------------------------------------------------------------------
+# import: exports on request, and the -OPTIONS of perl -MDevel::MemTrace=...
+
+sub import {
+    my ($class, @args) = @_;
+    my $caller = caller;
+    my @exports;
+
+    for my $arg (@args) {
+        if ($arg =~ /\A-/) {
+            _apply_import_option($arg);
+        }
+        else {
+            push @exports, $arg;
+        }
+    }
+
+    for my $name (@exports) {
+        $EXPORTABLE{$name}
+          or die "Devel::MemTrace: '$name' is not exported; exportable:"
+          . " @EXPORTABLE; options: @KNOWN_IMPORT_OPTIONS\n";
+        no strict 'refs';
+        *{"${caller}::$name"} = \&{"Devel::MemTrace::$name"};
+    }
+    return;
+}
+
+sub _apply_import_option {
+    my ($arg) = @_;
+    my $bad = sub {
+        my ($what) = @_;
+        die "Devel::MemTrace: $what '$arg'; known options: "
+          . join(', ', @KNOWN_IMPORT_OPTIONS) . "\n";
+    };
+
+    if ($arg eq '-report_at_END') {
+        $Report_at_END = 1;
+    }
+    elsif ($arg eq '-all') {
+        $Setting{all} = 1;
+    }
+    elsif ($arg =~ /\A-(skip|min_age)(?:=(.*))?\z/s) {
+        my ($name, $value) = ($1, $2);
+        defined $value && $value =~ /\A[0-9]+\z/
+          or $bad->("option needs a non-negative integer:");
+        $Setting{$name} = 0 + $value;
+    }
+    elsif ($arg =~ /\A-iteration(?:=(.*))?\z/s) {
+        my $sub = $1;
+        defined $sub && $sub =~ /\A(?:\w+::)*\w+\z/ && $sub !~ /\A\d/
+          or $bad->("option needs a sub name such as -iteration=main::poll:");
+        $sub = "main::$sub" unless $sub =~ /::/;
+        _end_iteration_at_return_of($sub);
+    }
+    else {
+        $bad->('unknown option');
+    }
+    return;
+}
+
+# ---------------------------------------------------------------------------
+# -iteration=Pkg::sub: every return from the sub (normal or by die) ends the
+# current iteration.  The sub usually does not exist yet when -M runs, so
+# wrapping waits for INIT, after the program has been compiled.
+
+sub _end_iteration_at_return_of {
+    my ($name) = @_;
+    return if $Wrapped{$name};
+    if (_sub_is_defined($name)) {
+        _wrap_iteration_sub($name);
+    }
+    else {
+        push @Iteration_subs, $name unless grep { $_ eq $name } @Iteration_subs;
+    }
+    return;
+}
+
+sub _sub_is_defined {
+    my ($name) = @_;
+    no strict 'refs';
+    return defined &{$name};
+}
+
+{
+    # Loaded at run time (require), this INIT block is too late to run; the
+    # -iteration subs it would wrap can only come from -M or use, which load
+    # at compile time, so nothing is lost.
+    no warnings 'void';
+    INIT { _wrap_pending_iteration_subs() }
+}
+
+sub _wrap_pending_iteration_subs {
+    while (defined(my $name = shift @Iteration_subs)) {
+        if (_sub_is_defined($name)) {
+            _wrap_iteration_sub($name);
+        }
+        else {
+            warn "Devel::MemTrace: -iteration=$name: there is no sub $name when"
+              . " the program starts, so no call ends an iteration"
+              . " (call Devel::MemTrace::checkpoint() yourself instead)\n";
+        }
+    }
+    return;
+}
+
+sub _wrap_iteration_sub {
+    my ($name) = @_;
+    no strict 'refs';
+    my $orig  = \&{$name};
+    my $depth = 0;    # a recursive sub ends one iteration, at its outermost return
+
+    my $wrapper = sub {
+        $depth++;
+        my $guard = bless [ \$depth ], 'Devel::MemTrace::_IterationEnd';
+        # &$orig passes this @_ on (aliasing intact); return propagates
+        # the caller's context to it.
+        return &$orig;
+    };
+    my $prototype = prototype $orig;
+    Scalar::Util::set_prototype(\&$wrapper, $prototype) if defined $prototype;
+    # A name that says what it is, in stack traces and in leak reports.
+    Sub::Util::set_subname("Devel::MemTrace::iteration_end_of($name)", $wrapper)
+      if eval { require Sub::Util; 1 };
+
+    no warnings 'redefine';
+    *{$name} = $wrapper;
+    $Wrapped{$name} = 1;
+    return;
+}
+
+# The scope guard of a wrapped -iteration sub: closes the iteration when the
+# outermost call returns or dies.
+package Devel::MemTrace::_IterationEnd;
+
+sub DESTROY {
+    my ($self) = @_;
+    my $depth = $self->[0];
+    return if --$$depth > 0;
+    return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
+    local ($@, $!, $?);
+    Devel::MemTrace::checkpoint();
+    return;
+}
+
+package Devel::MemTrace;
+
+# The program is over: report if asked, then stop recording, so that global
+# destruction is not recorded.
+END {
+    local ($@, $!, $?);
+    if ($Report_at_END && $$ == $Loaded_in_pid) {
+        _pause();
+        my $text = eval { report() };
+        if (defined $text) {
+            print STDERR $text;
+        }
+        else {
+            my ($why) = split /\n/, $@;
+            warn "Devel::MemTrace: -report_at_END: the report failed: $why\n";
+        }
+    }
+    _disable();
+}
+
+# ---------------------------------------------------------------------------
+# Option checking shared by the functions that take NAME => VALUE pairs.
+
+my %OPTION_CHECK = (
+    skip    => \&_is_count,
+    min_age => \&_is_count,
+    top     => \&_is_count,
+    all     => sub { 1 },
+    status  => sub { defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all' },
+);
+my %OPTION_MEANS = (
+    skip    => 'a non-negative integer',
+    min_age => 'a non-negative integer',
+    top     => 'a non-negative integer',
+    status  => join(', ', map {"'$_'"} @STATUSES, 'ongoing', 'all'),
+);
+
+sub _is_count { defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ }
+
+# _options(FUNCTION, [VALID NAMES], @ARGS) -> hashref with defaults applied
+sub _options {
+    my ($function, $valid, @args) = @_;
+    my $valid_list = join ', ', @$valid;
+    @args % 2 == 0
+      or Carp::croak("Devel::MemTrace::$function: options come in NAME => VALUE"
+        . " pairs (odd number of arguments); valid options: $valid_list");
+    my %opts = @args;
+    for my $name (sort keys %opts) {
+        grep { $_ eq $name } @$valid
+          or Carp::croak("Devel::MemTrace::$function: unknown option '$name';"
+            . " valid options: $valid_list");
+        my $value = $opts{$name};
+        $OPTION_CHECK{$name}->($value)
+          or Carp::croak("Devel::MemTrace::$function: option '$name' must be"
+            . " $OPTION_MEANS{$name}, not "
+            . (defined $value ? "'$value'" : 'undef')
+            . "; valid options: $valid_list");
+    }
+    for my $name (qw(skip min_age all)) {
+        $opts{$name} = $Setting{$name} unless defined $opts{$name};
+    }
+    $opts{status} = 'all' unless defined $opts{status};
+    $opts{top}    = 0     unless defined $opts{top};
+    return \%opts;
+}
+
+# ---------------------------------------------------------------------------
+# The public functions.
+
+=head1 NAME
+
+Devel::MemTrace - find the Perl line behind every leaked SV and C allocation
+
+=head1 SYNOPSIS
+
+    # No change to the program: each return from main::poll ends an
+    # iteration, and the leak report goes to STDERR at exit.
+    $ /path/to/memtrace/perl \
+        -MDevel::MemTrace=-iteration=main::poll,-report_at_END poller.pl
+
+    # Or drive it yourself:
+    use Devel::MemTrace qw(checkpoint leak_sites report);
+
+    for (1 .. 12) {
+        poll();
+        checkpoint();          # ends an iteration
+    }
+    print STDERR report();     # per-iteration counts and the leak sites
+
+    for my $site (@{ leak_sites(status => 'steady') }) {
+        printf "%d %s at %s line %d\n",
+            $site->{count}, $site->{type}, $site->{file}, $site->{line};
+    }
+
+=head1 DESCRIPTION
+
+A long-running Perl process grows, and the usual tools run out. Counting SVs
+per iteration (L<Devel::Gladiator>) says that something grows, not where.
+Heap dumps (L<Devel::MAT>) find the SVs that survive, but a leaked SV that
+nothing references is "not found" by C<identify>, and C memory allocated by
+an XS module (a C<Newx> that is never freed) shows in no SV count at all.
+
+Devel::MemTrace runs inside a perl built with C<-DPERL_MEM_LOG> (the
+"MemTrace perl": C<make perl> builds it and prints its path). A recorder
+written in Rust receives every logged allocation (C<Newx>, C<Renew>,
+C<Safefree>: kind C<mem>) and every SV head created or freed (kind C<sv>),
+and remembers each live one with two sites: the B<C site> perl passes (file,
+line and function, e.g. C<sv.c:10123 Perl_newSV> or
+C<Leaky.xs:26 XS_Leaky_leak_buffer>) and the B<Perl site>, the file, line
+and fully qualified sub that were running at the time. File-level code runs
+in the sub C<main::RUNTIME>, C<BEGIN> blocks in C<Pkg::BEGIN>, anonymous
+subs in C<Pkg::__ANON__>. An SV made inside an XSUB has the Perl line that
+called the XSUB as its Perl site.
+
+You tell it where one iteration of your program ends (a request served, a
+poll done) by calling L</checkpoint>, or with C<-iteration=Pkg::sub>. It then
+knows, for every live allocation, in which iteration it was made and how
+many checkpoints it has survived.
+
+Loading the module (C<use> or C<require>) starts recording. Loading it into
+a perl that is not the MemTrace perl dies with one line that says so.
+
+=head2 What is a leak
+
+Iteration 0 is everything before the first checkpoint; each checkpoint
+closes the current iteration and starts the next. A B<leak> is an
+allocation that is still live, was made in iteration I<i> E<gt>= 1 + C<skip>,
+and has stayed live through at least C<min_age> checkpoints after the one
+that closed iteration I<i>.
+
+C<skip> (default 0) treats more iterations as warm-up; C<min_age> (default
+2) is how long something must survive before it counts. Both are options of
+every function below, and module-wide defaults through the import options.
+
+Leaks are grouped into B<sites>: the same kind, Perl site (file, line, sub)
+and C site. Each site has a B<status>:
+
+=over 4
+
+=item steady
+
+it leaked in each of the recent eligible iterations: the classic leak that
+grows for ever;
+
+=item intermittent
+
+it still leaks recently, but not in every iteration;
+
+=item stopped
+
+nothing leaked there in the recent eligible iterations: one-time retention,
+such as a cache filled during the first iterations. Not a leak that grows,
+so L</report> leaves these out unless asked.
+
+=back
+
+Perl's own permanent pools (the SV and body arenas, C<Perl_more_sv>,
+C<Perl_more_bodies>) are never reported.
+
+=head1 FUNCTIONS
+
+All functions live in package C<Devel::MemTrace>; all of those below can be
+imported on request:
+
+    use Devel::MemTrace qw(checkpoint leaks leak_sites report arena_counts
+                           pause resume is_recording history
+                           current_iteration stats);
+
+Functions that take options take C<< NAME => VALUE >> pairs. An unknown
+option, or a value of the wrong kind, croaks with one line naming the option
+and listing the valid ones.
+
+=head2 checkpoint
+
+    my $cp = Devel::MemTrace::checkpoint();
+    my $cp = Devel::MemTrace::checkpoint(skip => 1, min_age => 3);
+
+Closes the current iteration and returns a hashref:
+
+    iteration        the iteration just closed (0 for the first call)
+    svs              live SVs, counted by walking the SV arenas
+    svs_delta        change since the previous checkpoint
+    by_type          live SVs by type or class, as arena_counts() returns
+    mem_live         live logged (Newx/Renew) allocations
+    mem_bytes        their bytes
+    mem_live_delta   change since the previous checkpoint
+    mem_bytes_delta  change since the previous checkpoint
+    sv_live          live SVs the recorder saw created
+    new_leaks        allocations that became leaks at this checkpoint
+
+C<new_leaks> uses the options C<skip> and C<min_age>, by default the
+module-wide settings.
+
+=cut
+
+sub checkpoint {
+    my $opts = _options('checkpoint', [qw(skip min_age)], @_);
+    return _checkpoint($opts->{skip}, $opts->{min_age});
+}
+
+=head2 arena_counts
+
+    my $counts = Devel::MemTrace::arena_counts();
+    # { HASH => 1234, ARRAY => 567, CODE => 890, 'My::Class' => 3, ... }
+
+Live SVs counted by walking the arenas, in the style of
+L<Devel::Gladiator>'s C<arena_ref_counts>: the key is the class name for
+blessed objects, otherwise the SV type (C<UNDEF IV NV PV INVLIST PVIV PVNV
+PVMG REGEXP GLOB LVALUE ARRAY HASH CODE FORMAT IO OBJECT>, and C<REF> for a
+scalar holding a reference); the value is the count.
+
+=cut
+
+sub arena_counts { return _arena_counts() }
+
+=head2 leaks
+
+    my $leaks = Devel::MemTrace::leaks(skip => 0, min_age => 2);
+
+Every live leak, as an arrayref of hashrefs ordered by iteration, then
+address:
+
+    address      the address (an integer)
+    kind         'sv' or 'mem'
+    type         for sv: the SV type now (UNDEF, HASH, ...);
+                 for mem: the C type of the Newx (char, HE*, ...)
+    size         bytes
+    iteration    the iteration it was made in
+    file, line, sub          the Perl site
+    c_file, c_line, c_func   the C site
+
+Options: C<skip>, C<min_age>.
+
+=cut
+
+sub leaks {
+    my $opts = _options('leaks', [qw(skip min_age)], @_);
+    return _leaks($opts->{skip}, $opts->{min_age});
+}
+
+=head2 leak_sites
+
+    my $sites = Devel::MemTrace::leak_sites(status => 'ongoing');
+
+Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
+
+    kind             'sv' or 'mem'
+    type             the most common type at this site
+    types            { TYPE => count, ... }
+    file, line, sub  the Perl site
+    c_file, c_line, c_func  the C site
+    count, bytes     how many leaks there are, and their bytes
+    first_iteration  the first iteration that leaked here
+    per_iteration    arrayref: leaks made in each iteration from
+                     first_iteration to the last eligible one
+    status           'steady', 'intermittent' or 'stopped' (see above)
+
+Options: C<skip>, C<min_age>, and C<status>, which keeps only the sites of
+one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
+(steady and intermittent) or C<'all'> (the default).
+
+=cut
+
+sub leak_sites {
+    my $opts = _options('leak_sites', [qw(skip min_age status)], @_);
+    my $sites = _leak_sites($opts->{skip}, $opts->{min_age});
+    return $sites if $opts->{status} eq 'all';
+    my %keep =
+        $opts->{status} eq 'ongoing'
+      ? (steady => 1, intermittent => 1)
+      : ($opts->{status} => 1);
+    return [ grep { $keep{ $_->{status} } } @$sites ];
+}
+
+=head2 report
+
+    print STDERR Devel::MemTrace::report();
+    print STDERR Devel::MemTrace::report(all => 1);
+
+The report as text. First a heading with the leak rule in force, then one
+line per closed iteration:
+
+    iteration 3: SVs 59655 (+3), allocations 12345 (+7), 1234567 bytes (+2048), new leaks 4
+
+(SVs counted in the arenas, live logged allocations and their bytes, each
+with its change since the previous checkpoint, and the leaks that checkpoint
+found; iteration 0 has no changes to show. Past 40 iterations, the first 5
+and last 30 are shown.) Then the leak sites, most leaked first, two lines
+each, the Perl site written as perl writes its warnings (the sub is left out
+for file-level code):
+
+      12 leaked UNDEF SVs at examples/poller.pl line 42, in main::poll
+          C site: sv.c:10123 Perl_newSV; steady; per iteration: 1 1 1 1 1 1; 576 bytes
+      12 leaked char buffers (3072 bytes) at examples/poller.pl line 44, in main::poll
+          C site: Leaky.xs:26 XS_Leaky_leak_buffer; steady; per iteration: 1 1 1 1 1 1
+
+A site with SVs of several types says so: C<24 leaked SVs (12 HASH, 12 IV)>.
+By default only the ongoing sites (steady and intermittent) are listed,
+followed by a line counting the stopped ones (one-time retention) that were
+left out. When there is nothing to list the report says
+C<no leaks: nothing allocated after warm-up (iteration 0) stayed live
+through 2 later checkpoints>.
+
+The C<new leaks> of each iteration line were counted by that checkpoint,
+with the options it was called with.
+
+Options: C<skip>, C<min_age>, C<all> (true: list the stopped sites too),
+C<top> (list at most this many sites; 0, the default, lists all).
+
+=cut
+
+sub report {
+    my $opts = _options('report', [qw(skip min_age all top)], @_);
+    my @lines;
+
+    my $history = _history();
+    push @lines, sprintf 'Devel::MemTrace report: %s closed; a leak is an'
+      . ' allocation made in iteration %d or later that stayed live through'
+      . ' %s',
+      _plural(scalar @$history, 'iteration'), 1 + $opts->{skip},
+      _plural($opts->{min_age}, 'later checkpoint');
+
+    unless (@$history) {
+        push @lines, 'no iteration closed yet: call Devel::MemTrace::checkpoint()'
+          . ' at the end of each iteration, or run with'
+          . ' -MDevel::MemTrace=-iteration=Pkg::sub';
+        return join '', map {"$_\n"} @lines;
+    }
+    push @lines, _iteration_lines($history);
+
+    my $sites   = _leak_sites($opts->{skip}, $opts->{min_age});
+    my @ongoing = grep { $_->{status} ne 'stopped' } @$sites;
+    my @stopped = grep { $_->{status} eq 'stopped' } @$sites;
+    my @shown   = $opts->{all} ? @$sites : @ongoing;
+
+    my $needed = 1 + $opts->{skip} + $opts->{min_age} + 1;
+    if (@$history < $needed) {
+        push @lines, sprintf 'too few iterations to find leaks: %d closed,'
+          . ' a leak needs at least %d (skip %d, min_age %d)',
+          scalar @$history, $needed, $opts->{skip}, $opts->{min_age};
+    }
+    elsif (!@$sites) {
+        push @lines, sprintf 'no leaks: nothing allocated after warm-up (%s)'
+          . ' stayed live through %s',
+          ($opts->{skip} ? "iterations 0-$opts->{skip}" : 'iteration 0'),
+          _plural($opts->{min_age}, 'later checkpoint');
+    }
+    else {
+        my %by_status;
+        $by_status{ $_->{status} }++ for @$sites;
+        push @lines, sprintf 'leak sites: %d ongoing (%d steady, %d intermittent),'
+          . ' %d stopped',
+          scalar @ongoing, $by_status{steady} || 0,
+          $by_status{intermittent} || 0, scalar @stopped;
+        push @lines, 'no ongoing leaks' unless @ongoing;
+
+        my $top = $opts->{top};
+        my @listed = $top && @shown > $top ? @shown[ 0 .. $top - 1 ] : @shown;
+        push @lines, _site_lines($_) for @listed;
+        if (@listed < @shown) {
+            push @lines, sprintf '  ... and %d more %s (top => %d)',
+              @shown - @listed, (@shown - @listed == 1 ? 'site' : 'sites'), $top;
+        }
+        if (!$opts->{all} && @stopped) {
+            push @lines, sprintf '%s stopped leaking (one-time retention, such as'
+              . ' a cache filled during warm-up) and %s not shown; see %s with'
+              . ' report(all => 1) or -MDevel::MemTrace=-all',
+              _plural(scalar @stopped, 'site'),
+              (@stopped == 1 ? 'is' : 'are'), (@stopped == 1 ? 'it' : 'them');
+        }
+    }
+    return join '', map {"$_\n"} @lines;
+}
+
+sub _iteration_lines {
+    my ($history) = @_;
+    my @entries = @$history;
+    my @lines;
+    my $elided = 0;
+    if (@entries > 40) {
+        $elided = @entries - 35;
+        @entries = (@entries[ 0 .. 4 ], undef, @entries[ -30 .. -1 ]);
+    }
+    for my $cp (@entries) {
+        unless ($cp) {
+            push @lines, "... ($elided iterations not shown)";
+            next;
+        }
+        if ($cp->{iteration} == 0) {
+            push @lines, sprintf 'iteration 0: SVs %d, allocations %d, %d bytes',
+              $cp->{svs}, $cp->{mem_live}, $cp->{mem_bytes};
+            next;
+        }
+        push @lines, sprintf 'iteration %d: SVs %d (%+d), allocations %d (%+d),'
+          . ' %d bytes (%+d), new leaks %d',
+          @{$cp}{qw(iteration svs svs_delta mem_live mem_live_delta
+                    mem_bytes mem_bytes_delta new_leaks)};
+    }
+    return @lines;
+}
+
+# The two lines of one leak site in the report.
+sub _site_lines {
+    my ($site) = @_;
+    my $count = $site->{count};
+    my $what;
+    if ($site->{kind} eq 'sv') {
+        $what = _types_phrase($site, 'SV', 'SVs');
+    }
+    else {
+        $what = _types_phrase($site, 'buffer', 'buffers')
+          . " ($site->{bytes} bytes)";
+    }
+
+    my $c_site = $site->{c_file}
+      ? "$site->{c_file}:$site->{c_line}"
+        . ($site->{c_func} ? " $site->{c_func}" : '')
+      : 'unknown';
+    my $second = "C site: $c_site; $site->{status}; "
+      . _per_iteration_text($site->{per_iteration});
+    $second .= "; $site->{bytes} bytes" if $site->{kind} eq 'sv';
+
+    return ("  $count leaked $what " . _perl_site_text($site), "      $second");
+}
+
+# "UNDEF SVs", "char buffers", or "SVs (12 HASH, 12 IV)" for a mixed site.
+sub _types_phrase {
+    my ($site, $one, $many) = @_;
+    my $noun  = $site->{count} == 1 ? $one : $many;
+    my %types = %{ $site->{types} || {} };
+    if (keys %types > 1) {
+        my @by_count = sort { $types{$b} <=> $types{$a} || $a cmp $b } keys %types;
+        return "$noun (" . join(', ', map {"$types{$_} $_"} @by_count) . ')';
+    }
+    return defined $site->{type} && length $site->{type}
+      ? "$site->{type} $noun"
+      : $noun;
+}
+
+sub _perl_site_text {
+    my ($site) = @_;
+    return 'at an unknown Perl site' unless defined $site->{file} && length $site->{file};
+    my $text = "at $site->{file} line $site->{line}";
+    my $sub  = $site->{sub};
+    $text .= ", in $sub" if defined $sub && length $sub && $sub !~ /::RUNTIME\z/;
+    return $text;
+}
+
+sub _per_iteration_text {
+    my ($counts) = @_;
+    my @counts = @{ $counts || [] };
+    return 'per iteration: ' . join ' ', @counts if @counts <= 16;
+    return 'per iteration (last 15 of ' . @counts . '): '
+      . join ' ', @counts[ -15 .. -1 ];
+}
+
+sub _plural {
+    my ($n, $word) = @_;
+    return "$n $word" . ($n == 1 ? '' : 's');
+}
+
+=head2 pause, resume, is_recording
+
+    Devel::MemTrace::pause();
+    build_the_big_lookup_table();    # not recorded
+    Devel::MemTrace::resume();
+
+C<pause> stops recording new allocations (frees of the recorded ones still
+count), C<resume> starts it again (they do not nest: one C<resume> undoes
+any number of C<pause>s), C<is_recording> says whether it is on.
+Allocations made while paused are never reported. Loading the module
+starts recording; it stops at C<END>.
+
+=cut
+
+sub pause        { _pause();   return }
+sub resume       { _enable();  return }
+sub is_recording { return _is_recording() ? 1 : 0 }
+
+=head2 history
+
+    for my $cp (@{ Devel::MemTrace::history() }) { ... }
+
+The hashrefs every checkpoint so far returned, in order, without
+C<by_type>.
+
+=head2 current_iteration
+
+The number of the iteration now running (the number of checkpoints so far).
+
+=head2 stats
+
+The recorder's own counters, e.g. C<events>, C<unknown_frees> (frees of
+addresses it never saw allocated, normal: perl frees PV buffers whose
+allocation is not logged), C<live_records>, C<sites>, C<table_bytes>,
+C<bytes_per_record>.
+
+=cut
+
+sub history           { return _history() }
+sub current_iteration { return _current_iteration() }
+sub stats             { return _stats() }
+
+1;
+
+__END__
+
+=head1 IMPORT OPTIONS
+
+Given to C<use Devel::MemTrace> or, more usually, on the command line as
+C<perl -MDevel::MemTrace=OPTION,OPTION prog.pl>:
+
+=over 4
+
+=item -iteration=Pkg::sub
+
+Each return from this sub ends an iteration (calls L</checkpoint>), also
+when it returns by C<die>. The sub is wrapped at the C<INIT> phase, after
+the program has been compiled (or at once if it already exists); the
+wrapper keeps the sub's calling context, its C<@_> aliasing and its
+prototype. A recursive sub ends one iteration, when its outermost call
+returns. A name without C<::> is taken to be in C<main>. If the sub does
+not exist when the program starts, one warning says so. May be given more
+than once.
+
+=item -report_at_END
+
+Prints L</report> to STDERR at exit, after the program's own C<END> blocks
+(in the process that loaded the module, not in forked children).
+Recording pauses first, so the report does not report itself.
+
+=item -skip=N, -min_age=N
+
+The module-wide defaults of the options C<skip> and C<min_age>.
+
+=item -all
+
+L</report> lists the stopped sites too.
+
+=back
+
+Any other option, or one of these malformed (C<-iteration> without a sub
+name, C<-skip=x>), dies with one line naming it and listing these.
+
+=head1 REPORT FORMAT
+
+See L</report>. The leak records and sites themselves are plain hashrefs
+(L</leaks>, L</leak_sites>), for tests and tools.
+
+=head1 LIMITS
+
+=over 4
+
+=item *
+
+It needs the MemTrace perl: a perl built with C<-DPERL_MEM_LOG> and a
+shared libperl, with the recorder loaded ahead of libperl. With any other
+perl C<use Devel::MemTrace> dies.
+
+=item *
+
+Only what perl logs is seen: SV heads, and C<Newx>/C<Renew>/C<Safefree>.
+String buffers grown by C<sv_grow>, and memory an XS module or C library
+gets from C<malloc> directly, are not seen (their frees may be: the
+recorder counts these as C<unknown_frees>).
+
+=item *
+
+An SV made inside an XSUB has perl's C site (e.g. C<sv.c Perl_newSV>), not
+the XSUB's: the Perl line that called the XSUB is what names it.
+
+=item *
+
+Something allocated in one iteration and kept on purpose (a cache, a
+connection pool, a lexical's buffer reused by the next call) counts as a
+leak until its site stops: it then shows as C<stopped>. A warm-up
+(iteration 0, or more with C<skip>) that fills such things avoids them.
+
+=item *
+
+From perl 5.41.1 on, perl logs new SVs only when built with
+C<-DDEBUG_LEAKING_SCALARS> too.
+
+=item *
+
+Recording is global to the process: C<pause> affects every thread.
+
+=back
+
+=head1 SEE ALSO
+
+L<Devel::Gladiator>, L<Test::LeakTrace>, L<Devel::MAT>, perl's
+F<perlhacktips> on C<PERL_MEM_LOG>.
+
+=cut

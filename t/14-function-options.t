@@ -1,0 +1,60 @@
+# The functions that take options refuse bad ones with one line that names
+# the option and lists the valid ones.
+use strict;
+use warnings;
+use Test::More;
+
+use Devel::MemTrace ();
+
+sub refused {
+    my ($code, $pattern, $name) = @_;
+    my $ok = eval { $code->(); 1 };
+    ok(!$ok, "$name: refused");
+    like($@, $pattern, "$name: the message")
+        or return;
+    like($@, qr/\A[^\n]*\n\z/, "$name: one line");
+    like($@, qr/ at \Q${\ __FILE__}\E line \d+\.$/m, "$name: reported at the caller's line");
+}
+
+refused(sub { Devel::MemTrace::leaks(skp => 1) },
+    qr/^Devel::MemTrace::leaks: unknown option 'skp'; valid options: skip, min_age at /,
+    'leaks(skp => 1)');
+refused(sub { Devel::MemTrace::leaks(skip => 'x') },
+    qr/^Devel::MemTrace::leaks: option 'skip' must be a non-negative integer, not 'x'; valid options: skip, min_age at /,
+    "leaks(skip => 'x')");
+refused(sub { Devel::MemTrace::leaks(min_age => -1) },
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not '-1'/,
+    'leaks(min_age => -1)');
+refused(sub { Devel::MemTrace::leaks(min_age => 1.5) },
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not '1.5'/,
+    'leaks(min_age => 1.5)');
+refused(sub { Devel::MemTrace::leaks(min_age => undef) },
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not undef/,
+    'leaks(min_age => undef)');
+refused(sub { Devel::MemTrace::leaks('skip') },
+    qr/^Devel::MemTrace::leaks: options come in NAME => VALUE pairs/,
+    'leaks(odd list)');
+refused(sub { Devel::MemTrace::leak_sites(status => 'bad') },
+    qr/^Devel::MemTrace::leak_sites: option 'status' must be 'steady', 'intermittent', 'stopped', 'ongoing', 'all', not 'bad'; valid options: skip, min_age, status at /,
+    "leak_sites(status => 'bad')");
+refused(sub { Devel::MemTrace::leak_sites(every => 1) },
+    qr/^Devel::MemTrace::leak_sites: unknown option 'every'; valid options: skip, min_age, status at /,
+    'leak_sites(every => 1)');
+refused(sub { Devel::MemTrace::report(status => 'all') },
+    qr/^Devel::MemTrace::report: unknown option 'status'; valid options: skip, min_age, all, top at /,
+    "report(status => 'all')");
+refused(sub { Devel::MemTrace::report(top => 'ten') },
+    qr/^Devel::MemTrace::report: option 'top' must be a non-negative integer/,
+    "report(top => 'ten')");
+refused(sub { Devel::MemTrace::checkpoint(all => 1) },
+    qr/^Devel::MemTrace::checkpoint: unknown option 'all'; valid options: skip, min_age at /,
+    'checkpoint(all => 1)');
+
+# Good options are accepted.
+is(ref Devel::MemTrace::leaks(skip => 0, min_age => 2), 'ARRAY', 'leaks(skip => 0, min_age => 2)');
+is(ref Devel::MemTrace::leak_sites(status => $_), 'ARRAY', "leak_sites(status => '$_')")
+    for qw(steady intermittent stopped ongoing all);
+like(Devel::MemTrace::report(all => 1, top => 3, skip => 1, min_age => 1),
+    qr/^Devel::MemTrace report: /, 'report(all => 1, top => 3, skip => 1, min_age => 1)');
+
+done_testing;
