@@ -24,9 +24,9 @@ help: ## list the targets
 perl: ## build the MemTrace perl (cached), the recorder, install it, build examples/Leaky; prints the perl path last
 	@$(BUILD)/make-perl.sh
 
-demo: perl ## run examples/poller.pl under the MemTrace perl
-	@test -f examples/poller.pl || { echo "error: examples/poller.pl does not exist yet; nothing to demo" >&2; exit 1; }
-	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" $$MEMTRACE_PERL_INC examples/poller.pl
+demo: perl ## trace the unchanged examples/poller.pl: one iteration per poll(), leak report at END
+	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" $$MEMTRACE_PERL_INC \
+		-MDevel::MemTrace=-iteration=main::poll,-report_at_END examples/poller.pl
 
 test: perl ## cargo test (recorder unit tests), then prove -r t/ under the MemTrace perl
 	@$(CARGO_ENV) cargo test --release

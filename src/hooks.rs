@@ -27,6 +27,9 @@ fn record(
     line: c_int,
     func: *const c_char,
 ) {
+    if !recorder::is_active() {
+        return;
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         recorder::record(
             op,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::event::{Event, PerlSiteId};
 use super::ring::Ring;
+use super::sequence::Numbering;
 use super::{CurrentCop, SiteSource};
 
 const COP_CACHE_SIZE: usize = 1024;
@@ -21,6 +22,8 @@ struct CopCacheEntry {
 
 pub(crate) struct Local {
     ring: OnceCell<Arc<Ring>>,
+    /// How this thread numbers its events (see `sequence`).
+    pub numbering: Numbering,
     /// Set while this thread holds the aggregator: a hook that fires then
     /// (the XS layer calling perl) must not try to flush, or it would
     /// deadlock on the lock it already holds.
@@ -38,6 +41,7 @@ impl Local {
     pub const fn new() -> Local {
         Local {
             ring: OnceCell::new(),
+            numbering: Numbering::new(),
             busy: Cell::new(false),
             suppress_new: Cell::new(0),
             overflow: RefCell::new(Vec::new()),
@@ -48,7 +52,10 @@ impl Local {
     /// This thread's ring, registered with the recorder on first use.
     #[inline]
     pub fn ring(&self) -> &Ring {
-        self.ring.get_or_init(super::register_ring)
+        self.ring.get_or_init(|| {
+            self.numbering.register();
+            super::register_ring()
+        })
     }
 
     /// The Perl site now running, from the cache or resolved by `source`.

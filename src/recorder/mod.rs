@@ -10,12 +10,11 @@ pub mod event;
 pub mod live;
 mod local;
 pub mod ring;
+pub mod sequence;
 pub mod sites;
 
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
-
-use crossbeam_utils::CachePadded;
 
 pub use aggregator::{Aggregator, LeakRule, Snapshot, Totals};
 pub use event::{Event, Op, PerlSiteId, StaticStr};
@@ -30,7 +29,6 @@ const MODE_ON: u8 = 2;
 /// Off until Devel::MemTrace is loaded. Paused records frees and moves (so
 /// nothing already recorded goes stale) but no new allocations.
 static MODE: AtomicU8 = AtomicU8::new(MODE_OFF);
-static SEQ: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(1));
 static RINGS: Mutex<Vec<Arc<Ring>>> = Mutex::new(Vec::new());
 /// Events from threads whose thread-local state is already gone.
 static STRAYS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
@@ -86,6 +84,12 @@ pub fn pause() {
 /// Stop recording altogether (global destruction: the program is over).
 pub fn disable() {
     MODE.store(MODE_OFF, Ordering::SeqCst);
+}
+
+/// Whether the hooks have anything to do at all (recording or paused).
+#[inline(always)]
+pub fn is_active() -> bool {
+    MODE.load(Ordering::Relaxed) != MODE_OFF
 }
 
 pub fn is_recording() -> bool {
@@ -160,15 +164,27 @@ fn record_on_thread(local: &Local, mut event: Event) {
     if ring.is_full() && !local.busy.get() {
         flush_from_hook(local);
     }
-    ring.begin_event();
-    event.seq = SEQ.fetch_add(1, Ordering::SeqCst);
+    if let Some(seq) = local.numbering.next_solo() {
+        event.seq = seq;
+        push_or_overflow(local, ring, event);
+    } else {
+        // Mark the ring in flight while this event holds a shared number
+        // that is not yet published (see `drain`).
+        ring.begin_event();
+        event.seq = sequence::shared_next();
+        push_or_overflow(local, ring, event);
+        ring.end_event();
+    }
+}
+
+#[inline]
+fn push_or_overflow(local: &Local, ring: &Ring, event: Event) {
     // SAFETY: this thread is the ring's only producer.
     if let Err(event) = unsafe { ring.push(event) } {
         // Full while this thread holds the aggregator (a re-entrant hook):
         // park it; the aggregator drains the overflow before it lets go.
         local.overflow.borrow_mut().push(event);
     }
-    ring.end_event();
 }
 
 #[cold]
@@ -179,7 +195,7 @@ fn record_stray(mut event: Event) {
     let mut strays = lock(&STRAYS);
     // The sequence number is taken under the lock so a drain that has read
     // the counter either sees this event or gets a higher number than it read.
-    event.seq = SEQ.fetch_add(1, Ordering::SeqCst);
+    event.seq = sequence::shared_next();
     strays.push(event);
 }
 
@@ -213,46 +229,47 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn drain(aggregator: &mut Aggregator, local: Option<&Local>) {
     // Every sequence number below `watermark` belongs to an event that is
     // published by the time its ring is read below, unless that ring's
-    // producer is mid-event (then only those below its last one are).
-    let mut watermark = SEQ.load(Ordering::SeqCst);
+    // producer is mid-event (then only those below its last one are). A
+    // producer that is idle now, or registers later, numbers its next event
+    // at or above it.
+    let mut watermark = sequence::watermark();
     let rings: Vec<Arc<Ring>> = lock(&RINGS).clone();
-    let mut batch = Vec::new();
-    let mut sources = 0;
-    let mut orphans = 0;
-    for ring in &rings {
-        // Read before draining: an orphaned ring gets no more events, and an
-        // idle producer's next event gets a number at or above `watermark`.
-        let orphaned = ring.is_orphaned();
-        orphans += orphaned as usize;
-        let in_flight = ring.is_in_flight();
-        // SAFETY: we hold the aggregator lock, so we are the only consumer.
-        if unsafe { ring.drain_into(&mut batch) } > 0 {
-            sources += 1;
+    let mut overflow =
+        local.map_or_else(Vec::new, |l| std::mem::take(&mut *l.overflow.borrow_mut()));
+    let mut strays = std::mem::take(&mut *lock(&STRAYS));
+    aggregator.set_concurrent(rings.len() > 1);
+
+    if let [ring] = rings.as_slice() {
+        if overflow.is_empty() && strays.is_empty() && !ring.is_orphaned() {
+            // One recording thread: its events are in order already, and no
+            // other thread can have numbered one below `watermark` that is
+            // still to come. Apply them where they lie.
+            // SAFETY: we hold the aggregator lock, so we are the only consumer.
+            unsafe { ring.consume(|events| aggregator.apply_batch(events, watermark)) };
+            return;
         }
+    }
+
+    // Read before draining: an orphaned ring gets no more events, and a
+    // producer not mid-event has published everything it numbered so far.
+    let states: Vec<(bool, bool)> = rings
+        .iter()
+        .map(|r| (r.is_orphaned(), r.is_in_flight()))
+        .collect();
+    let mut batch = Vec::new();
+    for (ring, &(_, in_flight)) in rings.iter().zip(&states) {
+        // SAFETY: as above.
+        unsafe { ring.drain_into(&mut batch) };
         if in_flight {
             watermark = watermark.min(ring.last_drained_seq() + 1);
         }
     }
-    if let Some(local) = local {
-        let mut overflow = local.overflow.borrow_mut();
-        if !overflow.is_empty() {
-            sources += 1;
-            batch.append(&mut overflow);
-        }
-    }
-    {
-        let mut strays = lock(&STRAYS);
-        if !strays.is_empty() {
-            sources += 1;
-            batch.append(&mut strays);
-        }
-    }
-    if sources > 1 {
-        batch.sort_unstable_by_key(|e| e.seq);
-    }
-    aggregator.set_concurrent(rings.len() > 1);
+    batch.append(&mut overflow);
+    batch.append(&mut strays);
+    // Stable: events of one thread never share a number, but keep it simple.
+    batch.sort_by_key(|e| e.seq);
     aggregator.apply_batch(&batch, watermark);
-    if orphans > 0 {
+    if states.iter().any(|&(orphaned, _)| orphaned) {
         forget_drained_orphans(&rings);
     }
 }

@@ -112,26 +112,44 @@ impl Ring {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Consumer side: move every published event into `out`.
+    /// Consumer side: hand every published event to `f`, oldest first, in
+    /// at most two slices (the ring wraps), then free their slots.
     ///
     /// # Safety
     /// Only one consumer at a time (the caller holds the aggregator lock).
-    pub unsafe fn drain_into(&self, out: &mut Vec<Event>) -> usize {
+    pub unsafe fn consume(&self, mut f: impl FnMut(&[Event])) -> usize {
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Acquire);
         let count = tail.wrapping_sub(head);
-        out.reserve(count);
-        for i in 0..count {
-            let slot = head.wrapping_add(i) % RING_CAPACITY;
-            out.push((*self.slots[slot].get()).assume_init_read());
+        if count == 0 {
+            return 0;
         }
-        if let Some(last) = out.last() {
-            if count > 0 {
-                self.last_drained_seq.store(last.seq, Ordering::Relaxed);
-            }
-        }
+        let start = head % RING_CAPACITY;
+        let first = count.min(RING_CAPACITY - start);
+        let base = self.slots.as_ptr() as *const Event;
+        // Slots head..tail were written by the producer before its release
+        // store of `tail`; UnsafeCell<MaybeUninit<Event>> has Event's layout.
+        let first_slice = std::slice::from_raw_parts(base.add(start), first);
+        let last = if count > first {
+            let wrapped = std::slice::from_raw_parts(base, count - first);
+            f(first_slice);
+            f(wrapped);
+            wrapped[wrapped.len() - 1].seq
+        } else {
+            f(first_slice);
+            first_slice[first - 1].seq
+        };
+        self.last_drained_seq.store(last, Ordering::Relaxed);
         self.head.store(tail, Ordering::Release);
         count
+    }
+
+    /// Consumer side: move every published event into `out`.
+    ///
+    /// # Safety
+    /// As for [`Ring::consume`].
+    pub unsafe fn drain_into(&self, out: &mut Vec<Event>) -> usize {
+        self.consume(|events| out.extend_from_slice(events))
     }
 
     pub fn last_drained_seq(&self) -> u64 {
