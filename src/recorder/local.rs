@@ -52,10 +52,13 @@ impl Local {
     /// This thread's ring, registered with the recorder on first use.
     #[inline]
     pub fn ring(&self) -> &Ring {
-        self.ring.get_or_init(|| {
-            self.numbering.register();
-            super::register_ring()
-        })
+        self.ring
+            .get_or_init(|| super::register_thread(&self.numbering))
+    }
+
+    /// This thread's ring if it has recorded anything.
+    pub fn ring_if_registered(&self) -> Option<&Ring> {
+        self.ring.get().map(|r| &**r)
     }
 
     /// The Perl site now running, from the cache or resolved by `source`.
@@ -108,13 +111,17 @@ fn cache_slot(current: &CurrentCop) -> usize {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        let mut leftovers = std::mem::take(self.overflow.get_mut());
         if let Some(ring) = self.ring.get() {
+            ring.enter_hook();
+            // SAFETY: we are the producer, inside the hook section.
+            unsafe { ring.take_nursery(&mut leftovers) };
+            ring.leave_hook();
             // The aggregator drains it one last time and forgets it.
             ring.mark_orphaned();
         }
-        let overflow = std::mem::take(self.overflow.get_mut());
-        if !overflow.is_empty() {
-            super::push_strays(overflow);
+        if !leftovers.is_empty() {
+            super::push_strays(leftovers);
         }
     }
 }

@@ -9,16 +9,19 @@ pub mod aggregator;
 pub mod event;
 pub mod live;
 mod local;
+mod membarrier;
+pub mod nursery;
 pub mod ring;
 pub mod sequence;
 pub mod sites;
 
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 pub use aggregator::{Aggregator, LeakRule, Snapshot, Totals};
 pub use event::{Event, Op, PerlSiteId, StaticStr};
 use local::Local;
+use nursery::Outcome;
 use ring::Ring;
 use sites::PerlSites;
 
@@ -122,8 +125,11 @@ pub fn record(
         Op::Realloc if mode == MODE_PAUSED => Op::Move,
         op => op,
     };
-    let event = Event {
-        seq: 0,
+    // The event is built once, whole, when its number is known: filling in
+    // fields of an already-built event and then copying it stalls on
+    // store forwarding.
+    let build = |seq: u64, perl_site: PerlSiteId, thread: u16, op: Op| Event {
+        seq,
         addr,
         old,
         size,
@@ -131,50 +137,82 @@ pub fn record(
         c_func,
         type_name,
         c_line,
-        perl_site: 0,
-        thread: 0,
+        perl_site,
+        thread,
         op,
     };
-    if LOCAL
-        .try_with(|local| record_on_thread(local, event))
-        .is_err()
-    {
-        record_stray(event);
+    let on_thread = LOCAL.try_with(|local| record_on_thread(local, op, old, build));
+    if on_thread.is_err() {
+        record_stray(build(0, 0, 0, op));
     }
 }
 
 #[inline]
-fn record_on_thread(local: &Local, mut event: Event) {
+fn record_on_thread(
+    local: &Local,
+    mut op: Op,
+    old: usize,
+    build: impl Fn(u64, PerlSiteId, u16, Op) -> Event,
+) {
     if local.suppress_new.get() != 0 {
-        match event.op {
+        match op {
             Op::Alloc | Op::NewSv => return,
-            Op::Realloc => event.op = Op::Move,
+            Op::Realloc => op = Op::Move,
             _ => {}
         }
     }
-    if event.op.creates() {
+    let mut perl_site = 0;
+    if op.creates() {
         let source = SITE_SOURCE.load(Ordering::Acquire);
         if !source.is_null() {
             // SAFETY: set_site_source takes a &'static.
-            event.perl_site = local.perl_site(unsafe { &*source }, event.old);
+            perl_site = local.perl_site(unsafe { &*source }, old);
         }
     }
     let ring = local.ring();
-    event.thread = ring.id;
+    if local.numbering.may_be_solo() {
+        ring.enter_hook();
+        if let Some(seq) = local.numbering.next_solo() {
+            let event = build(seq, perl_site, ring.id, op);
+            // SAFETY: solo, inside the hook section: the nursery is ours.
+            match unsafe { ring.nursery() }.map(|n| n.offer(&event)) {
+                None => publish(local, ring, event),
+                Some(Outcome::Publish(evicted)) => publish(local, ring, evicted),
+                Some(Outcome::PublishOffered) => publish(local, ring, event),
+                Some(Outcome::Held) => {}
+                Some(Outcome::Cancelled) => ring.count_cancelled(),
+            }
+            ring.leave_hook();
+            return;
+        }
+        // Another thread records now: publish what the nursery held, in case
+        // that thread has not taken it over already.
+        let mut held = Vec::new();
+        // SAFETY: we are the producer, inside the hook section.
+        unsafe { ring.take_nursery(&mut held) };
+        for event in held {
+            publish(local, ring, event);
+        }
+        ring.leave_hook();
+    }
     if ring.is_full() && !local.busy.get() {
         flush_from_hook(local);
     }
-    if let Some(seq) = local.numbering.next_solo() {
-        event.seq = seq;
-        push_or_overflow(local, ring, event);
-    } else {
-        // Mark the ring in flight while this event holds a shared number
-        // that is not yet published (see `drain`).
-        ring.begin_event();
-        event.seq = sequence::shared_next();
-        push_or_overflow(local, ring, event);
-        ring.end_event();
+    // Mark the ring in flight while this event holds a shared number that
+    // is not yet published (see `drain`).
+    ring.begin_event();
+    let event = build(sequence::shared_next(), perl_site, ring.id, op);
+    push_or_overflow(local, ring, event);
+    ring.end_event();
+}
+
+/// Push an event that already has its number.
+#[inline]
+fn publish(local: &Local, ring: &Ring, event: Event) {
+    if ring.is_full() && !local.busy.get() {
+        flush_from_hook(local);
     }
+    push_or_overflow(local, ring, event);
 }
 
 #[inline]
@@ -203,11 +241,72 @@ fn push_strays(events: Vec<Event>) {
     lock(&STRAYS).extend(events);
 }
 
-fn register_ring() -> Arc<Ring> {
+/// Whether the solo thread holds a nursery (membarrier is available).
+static NURSERY_IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// A thread's first event: give it a ring and a numbering role. The first
+/// thread becomes solo and, where membarrier(2) works, gets a nursery; any
+/// later one takes the solo thread's nursery over before it records.
+fn register_thread(numbering: &sequence::Numbering) -> Arc<Ring> {
     static NEXT_ID: AtomicU16 = AtomicU16::new(1);
     let ring = Arc::new(Ring::with_id(NEXT_ID.fetch_add(1, Ordering::Relaxed)));
+    let solo = numbering.register();
+    if solo {
+        if membarrier::register() {
+            ring.enable_nursery();
+            NURSERY_IN_USE.store(true, Ordering::SeqCst);
+        }
+    } else if NURSERY_IN_USE.load(Ordering::SeqCst) {
+        take_over_nurseries();
+    }
     lock(&RINGS).push(Arc::clone(&ring));
     ring
+}
+
+/// The hand-over: `MULTI` is set (by `Numbering::register`); after a
+/// process-wide barrier the solo thread either is inside a hook section
+/// (we wait it out) or will see `MULTI` at its next one and keep out of its
+/// nursery. Either way its held allocations are then ours to publish, ahead
+/// of any event of this thread (they are epoch 0, ours epoch 1).
+#[cold]
+fn take_over_nurseries() {
+    membarrier::barrier();
+    let rings: Vec<Arc<Ring>> = lock(&RINGS).clone();
+    let mut held = Vec::new();
+    for ring in rings.iter().filter(|r| r.has_nursery()) {
+        ring.wait_out_of_hook();
+        // SAFETY: the hand-over protocol above.
+        unsafe { ring.take_nursery(&mut held) };
+    }
+    if !held.is_empty() {
+        push_strays(held);
+    }
+}
+
+/// Publish what this thread's nursery holds, so the aggregator sees it
+/// (before a checkpoint closes the iteration they belong to).
+fn flush_own_nursery(local: &Local) {
+    let Some(ring) = local.ring_if_registered() else {
+        return;
+    };
+    if !local.numbering.may_be_solo() {
+        return;
+    }
+    ring.enter_hook();
+    let mut held = Vec::new();
+    if local.numbering.is_solo_now() {
+        // SAFETY: solo, inside the hook section.
+        if let Some(nursery) = unsafe { ring.nursery() } {
+            nursery.drain_into(&mut held);
+        }
+    } else {
+        // SAFETY: we are the producer, inside the hook section.
+        unsafe { ring.take_nursery(&mut held) };
+    }
+    for event in held {
+        publish(local, ring, event);
+    }
+    ring.leave_hook();
 }
 
 #[cold]
@@ -274,15 +373,32 @@ fn drain(aggregator: &mut Aggregator, local: Option<&Local>) {
     }
 }
 
+/// Nursery cancellations of threads whose rings are gone.
+static CANCELLED_IN_FORGOTTEN_RINGS: AtomicU64 = AtomicU64::new(0);
+
 fn forget_drained_orphans(drained: &[Arc<Ring>]) {
     lock(&RINGS).retain(|ring| {
-        !(ring.is_orphaned() && drained.iter().any(|d| Arc::ptr_eq(d, ring)) && ring.is_empty())
+        let forget =
+            ring.is_orphaned() && drained.iter().any(|d| Arc::ptr_eq(d, ring)) && ring.is_empty();
+        if forget {
+            CANCELLED_IN_FORGOTTEN_RINGS.fetch_add(ring.cancelled(), Ordering::Relaxed);
+        }
+        !forget
     });
 }
 
 /// Run `f` on the aggregator after bringing it up to date. Hooks that fire
 /// on this thread meanwhile (the XS layer calling perl) are kept, not lost.
 pub fn with_aggregator<R>(f: impl FnOnce(&mut Aggregator) -> R) -> R {
+    // What this thread holds back goes first, outside the lock (publishing
+    // may flush). Another thread's nursery is taken over when this thread
+    // registers: asking the recorder counts as recording.
+    let _ = LOCAL.try_with(|local| {
+        if NURSERY_IN_USE.load(Ordering::Relaxed) {
+            local.ring();
+        }
+        flush_own_nursery(local);
+    });
     let mut aggregator = lock(&AGGREGATOR);
     // Mark this thread busy so its own hooks park events instead of flushing.
     let was_busy = LOCAL.try_with(|local| local.busy.replace(true)).ok();
@@ -326,9 +442,13 @@ pub fn suppress_new_on_this_thread(on: bool) {
 #[doc(hidden)]
 pub fn reset_for_tests() {
     disable();
-    let mut aggregator = lock(&AGGREGATOR);
-    drain(&mut aggregator, None);
-    *aggregator = Aggregator::default();
+    with_aggregator(|aggregator| *aggregator = Aggregator::default());
+}
+
+/// Allocations that nurseries cancelled against their free (never published).
+pub fn cancelled_in_nurseries() -> u64 {
+    CANCELLED_IN_FORGOTTEN_RINGS.load(Ordering::Relaxed)
+        + lock(&RINGS).iter().map(|r| r.cancelled()).sum::<u64>()
 }
 
 /// How many threads have a ring registered (tests).

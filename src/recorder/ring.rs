@@ -6,11 +6,16 @@
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
 use super::event::Event;
+use super::nursery::Nursery;
+
+const NURSERY_NONE: u8 = 0;
+const NURSERY_OWNED: u8 = 1;
+const NURSERY_TAKEN: u8 = 2;
 
 /// Events per ring: 8192 x 72 bytes = 576 KiB per recording thread. Large
 /// enough that the aggregator runs rarely; small enough to stay cache-friendly.
@@ -30,6 +35,16 @@ pub struct Ring {
     last_drained_seq: AtomicU64,
     /// The number stamped on this ring's events.
     pub id: u16,
+    /// The solo thread's nursery (see `nursery`). The producer touches it
+    /// only inside `enter_hook`..`leave_hook` while still solo; anyone else
+    /// only through `take_nursery`, after the hand-over protocol.
+    nursery: UnsafeCell<Option<Nursery>>,
+    nursery_state: AtomicU8,
+    /// True while the producer may be using its nursery.
+    in_hook: CachePadded<AtomicBool>,
+    /// Allocations the nursery cancelled against their free. Producer-only
+    /// writes; read by anyone.
+    cancelled: AtomicU64,
     /// Set when the owning thread has exited: drain it one last time and drop.
     orphaned: AtomicBool,
 }
@@ -64,6 +79,10 @@ impl Ring {
             in_flight: CachePadded::new(AtomicBool::new(false)),
             last_drained_seq: AtomicU64::new(0),
             id,
+            nursery: UnsafeCell::new(None),
+            nursery_state: AtomicU8::new(NURSERY_NONE),
+            in_hook: CachePadded::new(AtomicBool::new(false)),
+            cancelled: AtomicU64::new(0),
             orphaned: AtomicBool::new(false),
         }
     }
@@ -154,6 +173,92 @@ impl Ring {
 
     pub fn last_drained_seq(&self) -> u64 {
         self.last_drained_seq.load(Ordering::Relaxed)
+    }
+
+    /// Producer side, once, by the solo thread: start holding allocations.
+    pub fn enable_nursery(&self) {
+        // SAFETY: nobody else looks at the nursery while its state is NONE.
+        unsafe { *self.nursery.get() = Some(Nursery::default()) };
+        self.nursery_state.store(NURSERY_OWNED, Ordering::Release);
+    }
+
+    /// Producer side: the nursery may be touched until `leave_hook`.
+    #[inline]
+    pub fn enter_hook(&self) {
+        self.in_hook.store(true, Ordering::Relaxed);
+        // Only the compiler needs fencing: the thread taking the nursery over
+        // issues a process-wide memory barrier (membarrier) before it looks.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    }
+
+    #[inline]
+    pub fn leave_hook(&self) {
+        self.in_hook.store(false, Ordering::Release);
+    }
+
+    /// Producer side: the nursery, while this thread owns it.
+    ///
+    /// # Safety
+    /// Only the producer, between `enter_hook` and `leave_hook`, after it
+    /// has seen that no other thread records (`Numbering::next_solo`).
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn nursery(&self) -> Option<&mut Nursery> {
+        (*self.nursery.get()).as_mut()
+    }
+
+    /// Producer side: count an allocation cancelled in the nursery.
+    #[inline]
+    pub fn count_cancelled(&self) {
+        self.cancelled.store(
+            self.cancelled.load(Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Wait until the producer is outside any nursery access.
+    pub fn wait_out_of_hook(&self) {
+        let mut spins = 0u32;
+        while self.in_hook.load(Ordering::Acquire) {
+            spins += 1;
+            if spins < 1000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Take the nursery's allocations for good (the hand-over: by the producer
+    /// when it sees another thread record, or by that thread, or at thread
+    /// exit). Whoever wins the state change gets the events.
+    ///
+    /// # Safety
+    /// The producer calls this inside its hook section; any other thread only
+    /// after `handover` (MULTI set, membarrier, `wait_out_of_hook`).
+    pub unsafe fn take_nursery(&self, out: &mut Vec<Event>) {
+        if self
+            .nursery_state
+            .compare_exchange(
+                NURSERY_OWNED,
+                NURSERY_TAKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            if let Some(nursery) = (*self.nursery.get()).as_mut() {
+                nursery.drain_into(out);
+            }
+        }
+    }
+
+    pub fn has_nursery(&self) -> bool {
+        self.nursery_state.load(Ordering::Acquire) == NURSERY_OWNED
     }
 
     pub fn mark_orphaned(&self) {

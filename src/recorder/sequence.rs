@@ -54,13 +54,29 @@ impl Numbering {
         }
     }
 
-    /// Called once per thread, before its first event.
-    pub fn register(&self) {
+    /// Called once per thread, before its first event. True if this thread
+    /// is the solo one.
+    pub fn register(&self) -> bool {
         if !SOLO_TAKEN.swap(true, Ordering::SeqCst) {
             self.solo.set(true);
+            true
         } else {
             MULTI.store(true, Ordering::SeqCst);
+            false
         }
+    }
+
+    /// Whether this thread may still be solo (it checks for good in
+    /// `next_solo`).
+    #[inline]
+    pub fn may_be_solo(&self) -> bool {
+        self.solo.get()
+    }
+
+    /// Whether this thread is solo now, without giving the role up.
+    #[inline]
+    pub fn is_solo_now(&self) -> bool {
+        self.solo.get() && !MULTI.load(Ordering::Relaxed)
     }
 
     /// The number of this thread's next event if it is still solo (epoch 0,

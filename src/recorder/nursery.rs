@@ -1,0 +1,218 @@
+//! The nursery: where the solo thread's newest allocations wait, unpublished,
+//! for the free that most of them get within microseconds.
+//!
+//! Most of what perl allocates is transient: an SV head or a buffer made and
+//! released within one statement. Sending both events through the ring and
+//! the live table costs two table operations for nothing. The solo thread
+//! (see `sequence`) instead holds each new allocation in a small
+//! direct-mapped table; a free that finds its allocation there cancels both,
+//! and nothing is published. An allocation leaves the nursery for the ring
+//! when another one needs its slot, or when the nursery is flushed.
+//!
+//! Holding an allocation back is only safe while no other thread records: a
+//! second thread could be handed the address and log its free first. So the
+//! nursery belongs to the solo thread only, and a thread that starts
+//! recording takes it over (see `Ring::take_nursery` and `handover`) before
+//! its first event.
+//!
+//! Order: an allocation flushed late lands in the ring after events that
+//! were logged after it, but none of those can concern its address (its
+//! free would have cancelled it in the nursery; the previous owner's free
+//! came before it). A realloc of a held allocation moves it in the nursery
+//! and gives it the realloc's number, since the new address may have been
+//! freed (by its previous owner) after the allocation was first numbered.
+
+use super::event::{Event, Op};
+use super::live::live_key;
+use super::sites::Kind;
+
+pub const NURSERY_SLOTS: usize = 256;
+
+pub struct Nursery {
+    /// Empty slots have `addr == 0`.
+    slots: Box<[Event]>,
+}
+
+impl Default for Nursery {
+    fn default() -> Self {
+        Nursery {
+            slots: vec![Event::bare(Op::Alloc, 0, 0, 0); NURSERY_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+fn key_of(e: &Event) -> u64 {
+    let kind = if e.op == Op::NewSv {
+        Kind::Sv
+    } else {
+        Kind::Mem
+    };
+    live_key(kind, e.addr)
+}
+
+fn slot_of(key: u64) -> usize {
+    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 56) as usize % NURSERY_SLOTS
+}
+
+/// What the producer must do after the nursery saw an event.
+pub enum Outcome {
+    /// Nothing to publish: the allocation is held (or moved while held).
+    Held,
+    /// Nothing to publish: a free cancelled a held allocation.
+    Cancelled,
+    /// Publish the event that was offered.
+    PublishOffered,
+    /// Publish this event, pushed out of its slot by the one offered.
+    Publish(Event),
+}
+
+impl Nursery {
+    /// Offer an event, already numbered, to the nursery.
+    #[inline]
+    pub fn offer(&mut self, event: &Event) -> Outcome {
+        match event.op {
+            Op::Alloc | Op::NewSv => self.hold(*event),
+            Op::Free | Op::DelSv => {
+                let kind = if event.op == Op::DelSv {
+                    Kind::Sv
+                } else {
+                    Kind::Mem
+                };
+                if self.cancel(live_key(kind, event.addr)) {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::PublishOffered
+                }
+            }
+            Op::Realloc | Op::Move => match self.take(live_key(Kind::Mem, event.old)) {
+                Some(mut held) if event.addr != 0 => {
+                    held.addr = event.addr;
+                    held.size = event.size;
+                    held.seq = event.seq;
+                    self.hold(held)
+                }
+                Some(_) => Outcome::Cancelled, // realloc to size 0 freed it
+                None => Outcome::PublishOffered,
+            },
+        }
+    }
+
+    fn hold(&mut self, event: Event) -> Outcome {
+        let slot = &mut self.slots[slot_of(key_of(&event))];
+        let evicted = std::mem::replace(slot, event);
+        if evicted.addr == 0 {
+            Outcome::Held
+        } else {
+            Outcome::Publish(evicted)
+        }
+    }
+
+    /// Forget the held allocation `key`, if it is held.
+    #[inline]
+    fn cancel(&mut self, key: u64) -> bool {
+        let slot = &mut self.slots[slot_of(key)];
+        let held = slot.addr != 0 && key_of(slot) == key;
+        if held {
+            slot.addr = 0;
+        }
+        held
+    }
+
+    fn take(&mut self, key: u64) -> Option<Event> {
+        let slot = &mut self.slots[slot_of(key)];
+        if slot.addr != 0 && key_of(slot) == key {
+            let held = *slot;
+            slot.addr = 0;
+            Some(held)
+        } else {
+            None
+        }
+    }
+
+    /// Move every held allocation out, oldest first.
+    pub fn drain_into(&mut self, out: &mut Vec<Event>) {
+        let start = out.len();
+        for slot in self.slots.iter_mut().filter(|s| s.addr != 0) {
+            out.push(*slot);
+            slot.addr = 0;
+        }
+        out[start..].sort_by_key(|e| e.seq);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|s| s.addr == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(op: Op, seq: u64, addr: usize, old: usize) -> Event {
+        let mut e = Event::bare(op, addr, old, 8);
+        e.seq = seq;
+        e
+    }
+
+    fn offer(n: &mut Nursery, e: Event) -> Vec<(Op, usize)> {
+        match n.offer(&e) {
+            Outcome::Publish(evicted) => vec![(evicted.op, evicted.addr)],
+            Outcome::PublishOffered => vec![(e.op, e.addr)],
+            Outcome::Held | Outcome::Cancelled => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_allocation_freed_while_held_publishes_nothing() {
+        let mut n = Nursery::default();
+        assert!(offer(&mut n, ev(Op::NewSv, 1, 0x1000, 0)).is_empty());
+        assert!(offer(&mut n, ev(Op::DelSv, 2, 0x1000, 0)).is_empty());
+        assert!(n.is_empty());
+    }
+
+    #[test]
+    fn kinds_do_not_cancel_each_other() {
+        let mut n = Nursery::default();
+        offer(&mut n, ev(Op::NewSv, 1, 0x1000, 0));
+        assert_eq!(
+            offer(&mut n, ev(Op::Free, 2, 0x1000, 0)),
+            vec![(Op::Free, 0x1000)]
+        );
+        assert!(!n.is_empty());
+    }
+
+    #[test]
+    fn a_free_of_something_not_held_is_published() {
+        let mut n = Nursery::default();
+        assert_eq!(
+            offer(&mut n, ev(Op::Free, 1, 0x2000, 0)),
+            vec![(Op::Free, 0x2000)]
+        );
+    }
+
+    #[test]
+    fn a_realloc_of_a_held_allocation_moves_and_renumbers_it() {
+        let mut n = Nursery::default();
+        offer(&mut n, ev(Op::Alloc, 1, 0x1000, 0));
+        assert!(offer(&mut n, ev(Op::Realloc, 5, 0x3000, 0x1000)).is_empty());
+        let mut out = Vec::new();
+        n.drain_into(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].op, out[0].addr, out[0].seq), (Op::Alloc, 0x3000, 5));
+    }
+
+    #[test]
+    fn a_slot_collision_publishes_the_older_allocation() {
+        let mut n = Nursery::default();
+        let first = 0x1000;
+        let colliding = (1..1_000_000usize)
+            .map(|i| first + i * 16)
+            .find(|&a| slot_of(live_key(Kind::Mem, a)) == slot_of(live_key(Kind::Mem, first)))
+            .unwrap();
+        offer(&mut n, ev(Op::Alloc, 1, first, 0));
+        assert_eq!(
+            offer(&mut n, ev(Op::Alloc, 2, colliding, 0)),
+            vec![(Op::Alloc, first)]
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! The solo thread's nursery holds its newest allocations unpublished; a
+//! second thread that starts recording must take them over before its own
+//! events, so a free of a held address on that thread finds its allocation.
+//! (One test in this file: which thread is solo is decided once per process.)
+
+use std::ffi::c_void;
+
+use devel_memtrace::hooks::{Perl_mem_log_alloc, Perl_mem_log_free};
+use devel_memtrace::recorder::{self, live::live_key, sites::Kind};
+
+fn alloc(addr: usize) {
+    Perl_mem_log_alloc(
+        1,
+        32,
+        c"char".as_ptr(),
+        addr as *mut c_void,
+        c"t.c".as_ptr(),
+        1,
+        c"f".as_ptr(),
+    );
+}
+
+fn free(addr: usize) {
+    Perl_mem_log_free(addr as *mut c_void, c"t.c".as_ptr(), 2, c"f".as_ptr());
+}
+
+#[test]
+fn held_allocations_are_handed_over_to_a_thread_that_starts_recording() {
+    recorder::enable();
+    // This thread records first: it is solo, and these wait in its nursery.
+    for i in 0..100 {
+        // transient work: allocated and freed while held, never published
+        alloc(0x7100_0000 + i * 64);
+        free(0x7100_0000 + i * 64);
+    }
+    let (handed, kept) = (0x7000_0000usize, 0x7000_1000usize);
+    alloc(handed);
+    alloc(kept);
+    // A new thread frees one of them (its first event triggers the hand-over)
+    // and has the aggregator apply that free at once.
+    std::thread::spawn(move || {
+        free(handed);
+        recorder::with_aggregator(|_| ());
+    })
+    .join()
+    .unwrap();
+
+    let (live, unknown) = recorder::with_aggregator(|a| {
+        let mut keys: Vec<u64> = a.live.keys().copied().collect();
+        keys.sort();
+        (keys, a.totals.unknown_frees)
+    });
+    assert_eq!(live, vec![live_key(Kind::Mem, kept)]);
+    assert_eq!(
+        unknown, 0,
+        "the other thread's free found the allocation it frees"
+    );
+    assert!(
+        recorder::cancelled_in_nurseries() >= 100,
+        "transient pairs never left the nursery"
+    );
+}
