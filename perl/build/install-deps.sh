@@ -8,6 +8,14 @@ set -euo pipefail
 # clang + libclang-dev: bindgen.  xz-utils/bzip2: unpack source tarballs.
 PACKAGES=(build-essential dpkg-dev patchelf clang libclang-dev xz-utils bzip2 ca-certificates)
 
+# Rust: the machine's own toolchain (rustup's ~/.cargo/bin) when there is one;
+# otherwise Debian's current one. bookworm's plain 'cargo' (0.66, rustc 1.63)
+# is too old for the crates; cargo-web/rustc-web (1.85+) track Firefox's needs.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+    PACKAGES+=(cargo-web rustc-web)
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -451,8 +451,17 @@ pub fn cancelled_in_nurseries() -> u64 {
         + lock(&RINGS).iter().map(|r| r.cancelled()).sum::<u64>()
 }
 
-/// How many threads have a ring registered (tests).
+/// The ring numbers of the threads registered now (tests).
 #[doc(hidden)]
-pub fn registered_threads() -> usize {
-    lock(&RINGS).len()
+pub fn registered_threads() -> Vec<u16> {
+    lock(&RINGS).iter().map(|r| r.id).collect()
+}
+
+/// This thread's ring number, if it has recorded (tests).
+#[doc(hidden)]
+pub fn this_thread() -> Option<u16> {
+    LOCAL
+        .try_with(|l| l.ring_if_registered().map(|r| r.id))
+        .ok()
+        .flatten()
 }

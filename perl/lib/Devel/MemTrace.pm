@@ -219,7 +219,8 @@ END {
             warn "Devel::MemTrace: -report_at_END: the report failed: $why\n";
         }
     }
-    _disable();
+    # Not there when loading the XS part failed (the module died above).
+    _disable() if defined &_disable;
 }
 
 # ---------------------------------------------------------------------------
