@@ -157,6 +157,7 @@ pub extern "C" fn memtrace_rs_stats(out: *mut MtStats) {
             del_svs: a.totals.del_svs,
             unknown_frees: a.totals.unknown_frees,
             overwritten: a.totals.overwritten,
+            nursery_cancelled: recorder::cancelled_in_nurseries(),
             live_records: a.live.len() as u64,
             mem_live: a.totals.mem_live,
             mem_bytes: a.totals.mem_bytes,

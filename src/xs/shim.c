@@ -607,6 +607,7 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     store_uv(aTHX_ hv, "del_svs", s.del_svs);
     store_uv(aTHX_ hv, "unknown_frees", s.unknown_frees);
     store_uv(aTHX_ hv, "overwritten", s.overwritten);
+    store_uv(aTHX_ hv, "nursery_cancelled", s.nursery_cancelled);
     store_uv(aTHX_ hv, "live_records", s.live_records);
     store_uv(aTHX_ hv, "mem_live", s.mem_live);
     store_uv(aTHX_ hv, "mem_bytes", s.mem_bytes);

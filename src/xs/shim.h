@@ -110,6 +110,7 @@ typedef struct {
     uint64_t del_svs;
     uint64_t unknown_frees;
     uint64_t overwritten;
+    uint64_t nursery_cancelled;
     uint64_t live_records;
     uint64_t mem_live;
     uint64_t mem_bytes;

@@ -455,7 +455,8 @@ Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
     file, line, sub  the Perl site
     c_file, c_line, c_func  the C site
     count, bytes     how many leaks there are, and their bytes
-    first_iteration  the first iteration that leaked here
+    first_iteration  the first eligible iteration (1 + skip), the one
+                     per_iteration->[0] counts; the same for every site
     per_iteration    arrayref: leaks made in each iteration from
                      first_iteration to the last eligible one
     status           'steady', 'intermittent' or 'stopped' (see above)
@@ -695,10 +696,21 @@ The number of the iteration now running (the number of checkpoints so far).
 
 =head2 stats
 
-The recorder's own counters, e.g. C<events>, C<unknown_frees> (frees of
-addresses it never saw allocated, normal: perl frees PV buffers whose
-allocation is not logged), C<live_records>, C<sites>, C<table_bytes>,
-C<bytes_per_record>.
+The recorder's own counters:
+
+    events             events that reached the live table
+    allocs reallocs frees new_svs del_svs   ... of each kind
+    nursery_cancelled  allocations freed while still in the nursery, so
+                       never published (most of perl's transient SVs)
+    unknown_frees      frees of addresses never seen allocated: normal, perl
+                       frees PV buffers whose allocation is not logged
+    overwritten        records replaced by a new allocation of their address
+                       with no logged free in between
+    live_records mem_live mem_bytes sv_live   what is live now
+    sites perl_sites   interned allocation sites and Perl sites
+    table_bytes        the live table's memory; bytes_per_record per record
+    site_table_bytes   the site table's memory
+    iteration          the open iteration
 
 =cut
 
