@@ -373,6 +373,15 @@ uv_arg(pTHX_ SV *sv, const char *what)
     return (U32)SvUV(sv);
 }
 
+/* The (skip, min_age) arguments of the XSUBs that apply the leak rule. */
+#define LEAK_RULE_ARGS(skip, min_age)                  \
+    STMT_START {                                       \
+        if (items != 2)                                \
+            croak_xs_usage(cv, "skip, min_age");       \
+        skip = uv_arg(aTHX_ ST(0), "skip");            \
+        min_age = uv_arg(aTHX_ ST(1), "min_age");      \
+    } STMT_END
+
 /* ---- XSUBs --------------------------------------------------------------- */
 
 XS_INTERNAL(XS_Devel__MemTrace__is_memtrace_perl)
@@ -446,10 +455,7 @@ XS_INTERNAL(XS_Devel__MemTrace__checkpoint)
     ArenaCounts c;
     MtSnapshot snap;
     HV *result;
-    if (items != 2)
-        croak_xs_usage(cv, "skip, min_age");
-    skip = uv_arg(aTHX_ ST(0), "skip");
-    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    LEAK_RULE_ARGS(skip, min_age);
     walk_arenas(aTHX_ &c, 1);
     if (!memtrace_rs_checkpoint(c.total, skip, min_age, &snap)) {
         free_counts(&c);
@@ -514,10 +520,7 @@ XS_INTERNAL(XS_Devel__MemTrace__leaks)
     size_t len, i;
     MtList *list;
     AV *av;
-    if (items != 2)
-        croak_xs_usage(cv, "skip, min_age");
-    skip = uv_arg(aTHX_ ST(0), "skip");
-    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    LEAK_RULE_ARGS(skip, min_age);
     list = memtrace_rs_leaks(skip, min_age, &leaks, &len);
     BEGIN_OWN_ALLOCATIONS;
     av = newAV();
@@ -552,10 +555,7 @@ XS_INTERNAL(XS_Devel__MemTrace__leak_sites)
     size_t len, i, j;
     MtList *list;
     AV *av;
-    if (items != 2)
-        croak_xs_usage(cv, "skip, min_age");
-    skip = uv_arg(aTHX_ ST(0), "skip");
-    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    LEAK_RULE_ARGS(skip, min_age);
     list = memtrace_rs_leak_sites(skip, min_age, &sites, &len);
     BEGIN_OWN_ALLOCATIONS;
     av = newAV();
