@@ -212,26 +212,30 @@ pub extern "C" fn memtrace_rs_leaks(
 ) -> *mut MtList {
     guarded("leaks", std::ptr::null_mut(), || {
         let leaks = recorder::with_aggregator(|a: &mut Aggregator| {
-            report::leaks(a, LeakRule { skip, min_age }, &LiveSvs)
-                .into_iter()
-                .map(|l| {
-                    let site = *a.sites.get(l.site);
-                    let (file, line, sub_name) = perl_site_text(site.perl_site);
-                    MtLeak {
-                        address: l.address,
-                        kind: kind_name(l.kind),
-                        type_name: l.type_name.c_ptr(a),
-                        size: l.size,
-                        iteration: l.iteration,
-                        file,
-                        line,
-                        sub_name,
-                        c_file: a.sites.strings.c_ptr(site.c_file),
-                        c_line: site.c_line,
-                        c_func: a.sites.strings.c_ptr(site.c_func),
-                    }
-                })
-                .collect::<Vec<_>>()
+            report::leaks(
+                a,
+                LeakRule { skip, min_age },
+                &LiveSvs::of_this_interpreter(),
+            )
+            .into_iter()
+            .map(|l| {
+                let site = *a.sites.get(l.site);
+                let (file, line, sub_name) = perl_site_text(site.perl_site);
+                MtLeak {
+                    address: l.address,
+                    kind: kind_name(l.kind),
+                    type_name: l.type_name.c_ptr(a),
+                    size: l.size,
+                    iteration: l.iteration,
+                    file,
+                    line,
+                    sub_name,
+                    c_file: a.sites.strings.c_ptr(site.c_file),
+                    c_line: site.c_line,
+                    c_func: a.sites.strings.c_ptr(site.c_func),
+                }
+            })
+            .collect::<Vec<_>>()
         });
         hand_out(leaks, Vec::new(), items, len)
     })
@@ -247,42 +251,46 @@ pub extern "C" fn memtrace_rs_leak_sites(
     guarded("leak_sites", std::ptr::null_mut(), || {
         let mut buffers: Vec<Box<dyn std::any::Any>> = Vec::new();
         let sites = recorder::with_aggregator(|a: &mut Aggregator| {
-            report::leak_sites(a, LeakRule { skip, min_age }, &LiveSvs)
-                .into_iter()
-                .map(|s| {
-                    let (file, line, sub_name) = perl_site_text(s.perl_site);
-                    let per_iteration: Box<[u64]> = s.per_iteration.into_boxed_slice();
-                    let types: Box<[MtTypeCount]> = s
-                        .types
-                        .iter()
-                        .map(|(name, count)| MtTypeCount {
-                            name: name.c_ptr(a),
-                            count: *count,
-                        })
-                        .collect();
-                    let site = MtLeakSite {
-                        kind: kind_name(s.kind),
-                        file,
-                        line,
-                        sub_name,
-                        c_file: a.sites.strings.c_ptr(s.c_file),
-                        c_line: s.c_line,
-                        c_func: a.sites.strings.c_ptr(s.c_func),
-                        count: s.count,
-                        bytes: s.bytes,
-                        first_iteration: s.first_iteration,
-                        per_iteration: per_iteration.as_ptr(),
-                        per_iteration_len: per_iteration.len(),
-                        types: types.as_ptr(),
-                        types_len: types.len(),
-                        status: status_name(s.status),
-                    };
-                    // A boxed slice's buffer does not move when the box does.
-                    buffers.push(Box::new(per_iteration));
-                    buffers.push(Box::new(types));
-                    site
-                })
-                .collect::<Vec<_>>()
+            report::leak_sites(
+                a,
+                LeakRule { skip, min_age },
+                &LiveSvs::of_this_interpreter(),
+            )
+            .into_iter()
+            .map(|s| {
+                let (file, line, sub_name) = perl_site_text(s.perl_site);
+                let per_iteration: Box<[u64]> = s.per_iteration.into_boxed_slice();
+                let types: Box<[MtTypeCount]> = s
+                    .types
+                    .iter()
+                    .map(|(name, count)| MtTypeCount {
+                        name: name.c_ptr(a),
+                        count: *count,
+                    })
+                    .collect();
+                let site = MtLeakSite {
+                    kind: kind_name(s.kind),
+                    file,
+                    line,
+                    sub_name,
+                    c_file: a.sites.strings.c_ptr(s.c_file),
+                    c_line: s.c_line,
+                    c_func: a.sites.strings.c_ptr(s.c_func),
+                    count: s.count,
+                    bytes: s.bytes,
+                    first_iteration: s.first_iteration,
+                    per_iteration: per_iteration.as_ptr(),
+                    per_iteration_len: per_iteration.len(),
+                    types: types.as_ptr(),
+                    types_len: types.len(),
+                    status: status_name(s.status),
+                };
+                // A boxed slice's buffer does not move when the box does.
+                buffers.push(Box::new(per_iteration));
+                buffers.push(Box::new(types));
+                site
+            })
+            .collect::<Vec<_>>()
         });
         hand_out(sites, buffers, items, len)
     })

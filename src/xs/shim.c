@@ -67,7 +67,15 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out)
     const CV *cv;
     if (!cop)
         return 0;
-    cv = running_sub(aTHX_ realloc_old, &unsafe);
+#ifdef USE_ITHREADS
+    /* perl_clone sets PL_curcop long before PL_curstackinfo (which a
+     * -DDEBUGGING perl fills with poison until then); PL_ptr_table is set
+     * for the whole clone, so allocations made while cloning get no sub. */
+    if (PL_ptr_table)
+        cv = NULL;
+    else
+#endif
+        cv = running_sub(aTHX_ realloc_old, &unsafe);
     if (unsafe)
         return 0;
     out->cop = PTR2UV(cop);
@@ -201,6 +209,25 @@ memtrace_shim_sv_info(uintptr_t address, MtSvInfo *out)
     if (type >= SVt_PV && type <= SVt_PVMG && !SvROK(sv) && SvPVX_const(sv) && SvLEN(sv))
         out->size += SvLEN(sv);
     return 1;
+}
+
+size_t
+memtrace_shim_sv_arenas(MtArena *out, size_t cap)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0;
+#endif
+    const SV *sva;
+    size_t n = 0;
+    for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva)), n++) {
+        if (n < cap) {
+            out[n].start = PTR2UV(sva + 1);
+            out[n].end = PTR2UV(sva + SvREFCNT(sva));
+        }
+    }
+    return n;
 }
 
 /* Counts of live SVs by type, references, and objects by class. */
@@ -624,12 +651,26 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     XSRETURN(1);
 }
 
+#ifdef MULTIPLICITY
+/* The interpreter that loaded us. perl_clone copies the exit list into
+ * every ithread's interpreter, so stop_at_destruct also runs whenever a
+ * thread's interpreter is destructed (see perlapi, call_atexit). */
+static PerlInterpreter *booted_in;
+#endif
+
 /* perl_destruct runs these after END blocks: the program is over, and what
- * global destruction frees is not the program's doing. */
+ * global destruction frees is not the program's doing. Only the end of the
+ * interpreter that loaded us is that: the end of an ithread is not, and what
+ * its perl_destruct frees must be recorded, or the live table keeps SVs and
+ * buffers that no longer exist. */
 static void
 stop_at_destruct(pTHX_ void *unused)
 {
     PERL_UNUSED_ARG(unused);
+#ifdef MULTIPLICITY
+    if (aTHX != booted_in)
+        return;
+#endif
     memtrace_rs_disable();
 }
 
@@ -670,6 +711,9 @@ memtrace_shim_boot(pTHX_ CV *cv)
     for (i = 0; i < sizeof(xsubs) / sizeof(xsubs[0]); i++)
         newXS(xsubs[i].name, xsubs[i].xsub, __FILE__);
     memtrace_rs_boot();
+#ifdef MULTIPLICITY
+    booted_in = aTHX;
+#endif
     call_atexit(stop_at_destruct, NULL);
     Perl_xs_boot_epilog(aTHX_ ax);
 }

@@ -50,6 +50,19 @@ int memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_ol
 /* Describe a live SV head. 0 if it is not a live SV. */
 int memtrace_shim_sv_info(uintptr_t sv, MtSvInfo *out);
 
+/* One SV arena: heads live in [start, end). */
+typedef struct {
+    uintptr_t start;
+    uintptr_t end;
+} MtArena;
+
+/* The SV arenas of the calling thread's interpreter: fills up to `cap` of
+ * them and returns how many there are (call again with a bigger buffer if
+ * that is more than `cap`). 0 if the thread has no interpreter. On a threaded
+ * perl, an SV head outside these belongs to another ithread's interpreter,
+ * which may free it (and its arena) at any moment: never read it. */
+size_t memtrace_shim_sv_arenas(MtArena *out, size_t cap);
+
 /* ---- implemented in Rust, called by the XSUBs -------------------------- */
 
 typedef struct {

@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 
-use super::ffi::{memtrace_shim_sv_info, MtSvInfo};
+use super::ffi::{memtrace_shim_sv_arenas, memtrace_shim_sv_info, MtArena, MtSvInfo};
 use crate::report::SvInspector;
 
 include!(concat!(env!("OUT_DIR"), "/sv_type_names.rs"));
@@ -19,25 +19,66 @@ pub fn sv_type_name(svtype: i32, is_ref: bool) -> &'static CStr {
         .map_or(c"UNKNOWN", |(_, name)| name)
 }
 
-/// Reads live SVs through the shim.
-pub struct LiveSvs;
+/// Reads live SVs through the shim: only those in the calling interpreter's
+/// own SV arenas. On a threaded perl the live table also holds the SVs of
+/// other ithreads' interpreters, which those threads may free (arena and
+/// all) while we look: they are named, never read.
+pub struct LiveSvs {
+    /// The calling interpreter's SV arenas, sorted by start.
+    arenas: Vec<MtArena>,
+}
+
+/// The type name of an SV that another thread's interpreter owns.
+pub const OTHER_THREAD: &CStr = c"OTHER_THREAD";
+
+impl LiveSvs {
+    /// Snapshot the calling interpreter's arenas. Call it from an XSUB (the
+    /// interpreter is not running perl code meanwhile, so they stay put).
+    pub fn of_this_interpreter() -> LiveSvs {
+        let mut arenas = Vec::new();
+        loop {
+            let cap = arenas.capacity();
+            // SAFETY: `arenas` has room for `cap` entries.
+            let n = unsafe { memtrace_shim_sv_arenas(arenas.as_mut_ptr(), cap) };
+            if n <= cap {
+                // SAFETY: the shim initialised the first `n` entries.
+                unsafe { arenas.set_len(n) };
+                break;
+            }
+            arenas.reserve_exact(n);
+        }
+        arenas.sort_unstable_by_key(|a| a.start);
+        LiveSvs { arenas }
+    }
+
+    fn is_own(&self, addr: usize) -> bool {
+        let i = self.arenas.partition_point(|a| a.start <= addr);
+        i > 0 && addr < self.arenas[i - 1].end
+    }
+
+    fn info(&self, addr: usize) -> Option<MtSvInfo> {
+        if !self.is_own(addr) {
+            return None;
+        }
+        let mut info = MtSvInfo::default();
+        // SAFETY: `addr` is a head in this interpreter's own arenas, which
+        // only this thread changes, and it is busy in this XSUB.
+        (unsafe { memtrace_shim_sv_info(addr, &mut info) } != 0).then_some(info)
+    }
+}
 
 impl SvInspector for LiveSvs {
     fn sv_type(&self, addr: usize) -> &'static CStr {
-        let mut info = MtSvInfo::default();
-        // SAFETY: `addr` is a live record's SV head: no del_sv has been seen.
-        if unsafe { memtrace_shim_sv_info(addr, &mut info) } == 0 {
-            return c"FREED";
+        if !self.is_own(addr) {
+            return OTHER_THREAD;
         }
-        sv_type_name(info.svtype, info.is_ref != 0)
+        match self.info(addr) {
+            Some(info) => sv_type_name(info.svtype, info.is_ref != 0),
+            None => c"FREED",
+        }
     }
 
     fn sv_size(&self, addr: usize) -> u64 {
-        let mut info = MtSvInfo::default();
-        // SAFETY: as above.
-        if unsafe { memtrace_shim_sv_info(addr, &mut info) } == 0 {
-            return 0;
-        }
-        info.size
+        self.info(addr).map_or(0, |info| info.size)
     }
 }
