@@ -145,9 +145,9 @@ fn live_table_equals_ground_truth_after_cross_thread_frees_and_reuse() {
         .map(|b| live_key(if b.1 { Kind::Sv } else { Kind::Mem }, b.0 as usize))
         .collect();
 
-    let (actual, totals, parked) = recorder::with_aggregator(|a| {
+    let (actual, totals, parked, unknown) = recorder::with_aggregator(|a| {
         let keys: HashSet<u64> = a.live.keys().copied().collect();
-        (keys, a.totals, a.held())
+        (keys, a.totals, a.held(), recorder::unknown_frees(a))
     });
     let missing: Vec<_> = expected.difference(&actual).take(5).collect();
     let extra: Vec<_> = actual.difference(&expected).take(5).collect();
@@ -156,7 +156,7 @@ fn live_table_equals_ground_truth_after_cross_thread_frees_and_reuse() {
         "missing {missing:x?}, extra {extra:x?}"
     );
     assert_eq!(parked, 0, "every held event was applied: {totals:?}");
-    assert_eq!(totals.unknown_frees, 0);
+    assert_eq!(unknown, 0, "every free found its allocation");
     assert_eq!(totals.overwritten, 0);
     assert_eq!(totals.mem_live + totals.sv_live, expected.len() as u64);
     recorder::disable();

@@ -48,7 +48,7 @@ fn held_allocations_are_handed_over_to_a_thread_that_starts_recording() {
     let (live, unknown) = recorder::with_aggregator(|a| {
         let mut keys: Vec<u64> = a.live.keys().copied().collect();
         keys.sort();
-        (keys, a.totals.unknown_frees)
+        (keys, recorder::unknown_frees(a))
     });
     assert_eq!(live, vec![live_key(Kind::Mem, kept)]);
     assert_eq!(

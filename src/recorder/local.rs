@@ -4,9 +4,13 @@
 use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
 use std::sync::Arc;
 
+use super::aggregator::Aggregator;
 use super::event::{Event, PerlSiteId};
+use super::live::split_key;
+use super::published::PublishedAllocations;
 use super::ring::Ring;
 use super::sequence::Numbering;
+use super::sites::Kind;
 use super::{CurrentCop, SiteSource};
 
 const COP_CACHE_SIZE: usize = 1024;
@@ -35,6 +39,8 @@ pub(crate) struct Local {
     /// Events that found the ring full while `busy`; drained with the rest.
     pub overflow: RefCell<Vec<Event>>,
     cop_cache: UnsafeCell<Option<Box<[CopCacheEntry; COP_CACHE_SIZE]>>>,
+    /// Addresses this thread published allocations at, while it is solo.
+    published: UnsafeCell<Option<PublishedAllocations>>,
 }
 
 impl Local {
@@ -46,6 +52,7 @@ impl Local {
             suppress_new: Cell::new(0),
             overflow: RefCell::new(Vec::new()),
             cop_cache: UnsafeCell::new(None),
+            published: UnsafeCell::new(None),
         }
     }
 
@@ -54,6 +61,40 @@ impl Local {
     pub fn ring(&self) -> &Ring {
         self.ring
             .get_or_init(|| super::register_thread(&self.numbering))
+    }
+
+    /// Note an address this (solo) thread published an allocation at.
+    #[inline]
+    pub fn note_published(&self, addr: usize) {
+        // SAFETY: only this thread touches its filter, never re-entrantly.
+        let filter = unsafe { &mut *self.published.get() };
+        filter.get_or_insert_with(Default::default).insert(addr);
+    }
+
+    /// Whether this (solo) thread may have published an allocation at `addr`.
+    #[inline]
+    pub fn published_may_contain(&self, addr: usize) -> bool {
+        // SAFETY: as above.
+        match unsafe { &*self.published.get() } {
+            Some(filter) => filter.may_contain(addr),
+            None => false,
+        }
+    }
+
+    /// Rebuild a crowded filter from the live table (on this thread, while
+    /// it holds the aggregator; new allocations meanwhile are noted anyway).
+    pub fn refresh_published(&self, aggregator: &Aggregator) {
+        // SAFETY: as above.
+        if let Some(filter) = unsafe { &mut *self.published.get() } {
+            if filter.is_crowded() {
+                let live_mem = aggregator
+                    .live
+                    .keys()
+                    .map(|&k| split_key(k))
+                    .filter(|(kind, _)| *kind == Kind::Mem);
+                filter.rebuild(live_mem.map(|(_, addr)| addr));
+            }
+        }
     }
 
     /// This thread's ring if it has recorded anything.

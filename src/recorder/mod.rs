@@ -11,6 +11,7 @@ pub mod live;
 mod local;
 mod membarrier;
 pub mod nursery;
+mod published;
 pub mod ring;
 pub mod sequence;
 pub mod sites;
@@ -175,12 +176,22 @@ fn record_on_thread(
         if let Some(seq) = local.numbering.next_solo() {
             let event = build(seq, perl_site, ring.id, op);
             // SAFETY: solo, inside the hook section: the nursery is ours.
-            match unsafe { ring.nursery() }.map(|n| n.offer(&event)) {
-                None => publish(local, ring, event),
-                Some(Outcome::Publish(evicted)) => publish(local, ring, evicted),
-                Some(Outcome::PublishOffered) => publish(local, ring, event),
-                Some(Outcome::Held) => {}
-                Some(Outcome::Cancelled) => ring.count_cancelled(),
+            let outcome =
+                unsafe { ring.nursery() }.map_or(Outcome::PublishOffered, |n| n.offer(&event));
+            match outcome {
+                Outcome::Publish(evicted) => publish_solo(local, ring, evicted),
+                Outcome::PublishOffered
+                    if event.op == Op::Free && !local.published_may_contain(event.addr) =>
+                {
+                    // Never recorded by anyone: an unknown free, settled here.
+                    FILTERED_UNKNOWN_FREES.store(
+                        FILTERED_UNKNOWN_FREES.load(Ordering::Relaxed) + 1,
+                        Ordering::Relaxed,
+                    );
+                }
+                Outcome::PublishOffered => publish_solo(local, ring, event),
+                Outcome::Held => {}
+                Outcome::Cancelled => ring.count_cancelled(),
             }
             ring.leave_hook();
             return;
@@ -204,6 +215,20 @@ fn record_on_thread(
     let event = build(sequence::shared_next(), perl_site, ring.id, op);
     push_or_overflow(local, ring, event);
     ring.end_event();
+}
+
+/// Frees of never-recorded addresses the solo thread settled itself (see
+/// `published`). Written by the solo thread only.
+static FILTERED_UNKNOWN_FREES: AtomicU64 = AtomicU64::new(0);
+
+/// Publish an event of the solo thread, noting the address of what it
+/// allocates (see `published`).
+#[inline]
+fn publish_solo(local: &Local, ring: &Ring, event: Event) {
+    if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move) {
+        local.note_published(event.addr);
+    }
+    publish(local, ring, event);
 }
 
 /// Push an event that already has its number.
@@ -304,9 +329,14 @@ fn flush_own_nursery(local: &Local) {
         unsafe { ring.take_nursery(&mut held) };
     }
     for event in held {
-        publish(local, ring, event);
+        publish_solo(local, ring, event);
     }
     ring.leave_hook();
+}
+
+/// Frees of addresses never recorded (also those settled by the solo thread).
+pub fn unknown_frees(aggregator: &Aggregator) -> u64 {
+    aggregator.totals.unknown_frees + FILTERED_UNKNOWN_FREES.load(Ordering::Relaxed)
 }
 
 #[cold]
@@ -417,7 +447,12 @@ pub fn with_aggregator<R>(f: impl FnOnce(&mut Aggregator) -> R) -> R {
 
 /// Close the open iteration (see [`Aggregator::checkpoint`]).
 pub fn checkpoint(svs: u64, rule: LeakRule) -> Snapshot {
-    with_aggregator(|a| a.checkpoint(svs, rule))
+    with_aggregator(|a| {
+        let snapshot = a.checkpoint(svs, rule);
+        // A filter that has filled up starts again from what is live.
+        let _ = LOCAL.try_with(|local| local.refresh_published(a));
+        snapshot
+    })
 }
 
 /// Run `f` with the Perl-site table.
@@ -443,6 +478,7 @@ pub fn suppress_new_on_this_thread(on: bool) {
 pub fn reset_for_tests() {
     disable();
     with_aggregator(|aggregator| *aggregator = Aggregator::default());
+    FILTERED_UNKNOWN_FREES.store(0, Ordering::Relaxed);
 }
 
 /// Allocations that nurseries cancelled against their free (never published).

@@ -155,7 +155,7 @@ pub extern "C" fn memtrace_rs_stats(out: *mut MtStats) {
             frees: a.totals.frees,
             new_svs: a.totals.new_svs,
             del_svs: a.totals.del_svs,
-            unknown_frees: a.totals.unknown_frees,
+            unknown_frees: recorder::unknown_frees(a),
             overwritten: a.totals.overwritten,
             nursery_cancelled: recorder::cancelled_in_nurseries(),
             live_records: a.live.len() as u64,

@@ -1,0 +1,93 @@
+//! Which addresses the solo thread has published allocations at: a bit
+//! filter that lets it drop frees of addresses it never recorded.
+//!
+//! Perl frees many buffers it allocated without logging (PV buffers grown by
+//! `sv_grow` come from `safemalloc`), so a third of the frees in string-heavy
+//! code are of unknown addresses. Each would cross the ring and miss in the
+//! live table. While one thread records, every recorded allocation of the
+//! process was published by it, so a free whose address has no bit here is
+//! certainly unknown. Bits are never cleared between rebuilds (false
+//! positives only cost a publish); `rebuild` resets the filter to what is
+//! live when it has filled up.
+
+const BITS: usize = 1 << 20;
+const WORDS: usize = BITS / 64;
+
+pub struct PublishedAllocations {
+    words: Box<[u64]>,
+    set: usize,
+}
+
+impl Default for PublishedAllocations {
+    fn default() -> Self {
+        PublishedAllocations {
+            words: vec![0; WORDS].into_boxed_slice(),
+            set: 0,
+        }
+    }
+}
+
+#[inline]
+fn bit_of(addr: usize) -> usize {
+    ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 20)) as usize
+}
+
+impl PublishedAllocations {
+    #[inline]
+    pub fn insert(&mut self, addr: usize) {
+        let bit = bit_of(addr);
+        let word = &mut self.words[bit / 64];
+        let mask = 1 << (bit % 64);
+        if *word & mask == 0 {
+            *word |= mask;
+            self.set += 1;
+        }
+    }
+
+    #[inline]
+    pub fn may_contain(&self, addr: usize) -> bool {
+        let bit = bit_of(addr);
+        self.words[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    /// A quarter of the bits set: false positives start to cost.
+    pub fn is_crowded(&self) -> bool {
+        self.set > BITS / 4
+    }
+
+    /// Start again from the addresses of what is live now.
+    pub fn rebuild(&mut self, live: impl Iterator<Item = usize>) {
+        self.words.fill(0);
+        self.set = 0;
+        for addr in live {
+            self.insert(addr);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserted_addresses_are_always_found() {
+        let mut f = PublishedAllocations::default();
+        let addrs: Vec<usize> = (0..100_000).map(|i| 0x5555_0000_0000 + i * 48).collect();
+        addrs.iter().for_each(|&a| f.insert(a));
+        assert!(addrs.iter().all(|&a| f.may_contain(a)));
+        let strangers = (0..100_000)
+            .filter(|i| f.may_contain(0x7777_0000_0000 + i * 48))
+            .count();
+        assert!(strangers < 20_000, "{strangers} false positives of 100000");
+    }
+
+    #[test]
+    fn rebuild_keeps_only_what_is_live() {
+        let mut f = PublishedAllocations::default();
+        f.insert(0x1000);
+        f.rebuild([0x2000].into_iter());
+        assert!(f.may_contain(0x2000));
+        assert!(!f.may_contain(0x1000));
+        assert!(!f.is_crowded());
+    }
+}
