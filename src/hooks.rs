@@ -15,7 +15,10 @@ type MallocT = *mut c_void;
 /// perl's UV on every 64-bit (and ILP32) platform we build for.
 type Uv = usize;
 
-#[inline(always)]
+/// Everything past the "off" check, kept out of line so that while
+/// recording is off a hook is a load, a test and a return: no frame, no
+/// argument spills.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn record(
     op: Op,
@@ -27,9 +30,6 @@ fn record(
     line: c_int,
     func: *const c_char,
 ) {
-    if !recorder::is_active() {
-        return;
-    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         recorder::record(
             op,
@@ -74,7 +74,7 @@ pub extern "C" fn Perl_mem_log_alloc(
     line: c_int,
     func: *const c_char,
 ) -> MallocT {
-    if !newalloc.is_null() {
+    if recorder::is_active() && !newalloc.is_null() {
         record(
             Op::Alloc,
             newalloc as usize,
@@ -102,16 +102,18 @@ pub extern "C" fn Perl_mem_log_realloc(
     line: c_int,
     func: *const c_char,
 ) -> MallocT {
-    record(
-        Op::Realloc,
-        newalloc as usize,
-        oldalloc as usize,
-        bytes(n, typesize),
-        type_name,
-        file,
-        line,
-        func,
-    );
+    if recorder::is_active() {
+        record(
+            Op::Realloc,
+            newalloc as usize,
+            oldalloc as usize,
+            bytes(n, typesize),
+            type_name,
+            file,
+            line,
+            func,
+        );
+    }
     newalloc
 }
 
@@ -123,7 +125,7 @@ pub extern "C" fn Perl_mem_log_free(
     line: c_int,
     func: *const c_char,
 ) -> MallocT {
-    if !oldalloc.is_null() {
+    if recorder::is_active() && !oldalloc.is_null() {
         record(
             Op::Free,
             oldalloc as usize,
@@ -146,16 +148,18 @@ pub extern "C" fn Perl_mem_log_new_sv(
     line: c_int,
     func: *const c_char,
 ) {
-    record(
-        Op::NewSv,
-        sv as usize,
-        0,
-        0,
-        std::ptr::null(),
-        file,
-        line,
-        func,
-    );
+    if recorder::is_active() {
+        record(
+            Op::NewSv,
+            sv as usize,
+            0,
+            0,
+            std::ptr::null(),
+            file,
+            line,
+            func,
+        );
+    }
 }
 
 /// An SV head returned to the arena.
@@ -166,14 +170,16 @@ pub extern "C" fn Perl_mem_log_del_sv(
     line: c_int,
     func: *const c_char,
 ) {
-    record(
-        Op::DelSv,
-        sv as usize,
-        0,
-        0,
-        std::ptr::null(),
-        file,
-        line,
-        func,
-    );
+    if recorder::is_active() {
+        record(
+            Op::DelSv,
+            sv as usize,
+            0,
+            0,
+            std::ptr::null(),
+            file,
+            line,
+            func,
+        );
+    }
 }
