@@ -1,13 +1,18 @@
 //! The five `Perl_mem_log_*` functions a `-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL`
-//! perl calls through the PLT. Loaded ahead of libperl, these definitions win.
+//! perl calls through the PLT, and one interposed perl function. Loaded ahead
+//! of libperl, these definitions win.
 //!
 //! alloc and realloc run after the allocation and return it; free runs before
 //! the free and returns its argument. They must not allocate through perl,
-//! call perl, take a lock or unwind: [`recorder::record`] guarantees the first
-//! three, and `catch_unwind` the last.
+//! call perl or unwind, and take no lock in the common case:
+//! [`recorder::record`] sees to the first three (it locks only to flush a
+//! full ring or to intern a Perl site it has not seen), `catch_unwind` to
+//! the last.
 
 use std::ffi::{c_char, c_int, c_void};
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::recorder::{self, Op, StaticStr};
 
@@ -53,7 +58,9 @@ fn recorder_panicked() {
     // and say so once (the panic message was already printed by the hook).
     if recorder::is_recording() || recorder::is_paused() {
         recorder::disable();
-        eprintln!(
+        // Never panic here: a failed write to stderr is ignored.
+        let _ = writeln!(
+            std::io::stderr(),
             "Devel::MemTrace: internal error in the recorder; recording stopped (please report it)"
         );
     }
@@ -182,4 +189,59 @@ pub extern "C" fn Perl_mem_log_del_sv(
             func,
         );
     }
+}
+
+type SafesysreallocFn = unsafe extern "C" fn(MallocT, usize) -> MallocT;
+
+static REAL_SAFESYSREALLOC: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// libperl's own `Perl_safesysrealloc`, the next definition after ours.
+fn real_safesysrealloc() -> SafesysreallocFn {
+    let mut real = REAL_SAFESYSREALLOC.load(Ordering::Acquire);
+    if real.is_null() {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT searches the
+        // objects loaded after this one (libperl).
+        real = unsafe { libc::dlsym(libc::RTLD_NEXT, c"Perl_safesysrealloc".as_ptr()) };
+        if real.is_null() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "Devel::MemTrace: no Perl_safesysrealloc after the recorder; it must be loaded ahead of libperl (use the MemTrace perl)"
+            );
+            std::process::abort();
+        }
+        REAL_SAFESYSREALLOC.store(real, Ordering::Release);
+    }
+    // SAFETY: it is perl's `Malloc_t Perl_safesysrealloc(Malloc_t, MEM_SIZE)`.
+    unsafe { std::mem::transmute::<*mut c_void, SafesysreallocFn>(real) }
+}
+
+/// perl's `saferealloc`: interposed because perl also moves logged buffers
+/// with it, unlogged. `sv_grow` and `sv_usepvn` grow a PV buffer with
+/// `saferealloc`, and a buffer made with `Newx` and handed to an SV (a common
+/// XS pattern) is exactly such a PV. Without this, the record would stay at
+/// the old address for ever: a false leak. The event is a move (it never
+/// creates a record); `Renew`, which calls this and then logs its own
+/// realloc, is recognised by the aggregator and the nursery.
+///
+/// If perl croaks here (out of memory), the longjmp passes this frame,
+/// which owns nothing that needs dropping.
+///
+/// # Safety
+/// Called by perl as its `Perl_safesysrealloc`.
+#[no_mangle]
+pub unsafe extern "C" fn Perl_safesysrealloc(old: MallocT, nbytes: usize) -> MallocT {
+    let new = real_safesysrealloc()(old, nbytes);
+    if recorder::is_active() && !old.is_null() {
+        record(
+            Op::Move,
+            new as usize,
+            old as usize,
+            nbytes as u64,
+            std::ptr::null(),
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+        );
+    }
+    new
 }

@@ -20,7 +20,9 @@ sub one_iteration {
     Leaky::leak_buffer($BUFFER);                        # LINE: leak_buffer
     my $sum = Leaky::temp_buffer(4096);                 # LINE: temp_buffer
     my $sv  = Leaky::make_sv(42) + Leaky::make_sv(1);   # LINE: make_sv
-    return $sum + $sv;
+    my $str = Leaky::adopt_buffer(100);                 # LINE: adopt_buffer
+    $str .= 'x' x 10_000;    # perl moves the adopted buffer, unlogged
+    return $sum + $sv + length $str;
 }
 
 one_iteration();    # warm-up: iteration 0
@@ -75,7 +77,7 @@ is_deeply([ map { $_->{size} } @buffers ], [ ($BUFFER) x $eligible ], "... each 
 is_deeply([ map { $_->{iteration} } @buffers ], [ 1 .. $eligible ], '... one per iteration');
 
 # Nothing for the clean counterparts.
-for my $clean (qw(temp_buffer make_sv)) {
+for my $clean (qw(temp_buffer make_sv adopt_buffer)) {
     my $line = marked_line($clean);
     my @found = sites_at($sites, file => $file, line => $line);
     is(scalar @found, 0, "Leaky::$clean() leaks nothing (line $line)")
@@ -89,5 +91,16 @@ my $bytes = $eligible * $BUFFER;
 like($report, qr/^  $eligible leaked char buffers \($bytes bytes\) at \Q$file\E line $buffer_line, in main::one_iteration\n      C site: Leaky\.xs:$xs_line XS_Leaky_leak_buffer; steady; per iteration: 1( 1)+$/m,
     'the report names the buffers and their XS line');
 note $report;
+
+# A Newx'd buffer adopted by an SV moves with the string when perl grows
+# it (unlogged saferealloc): its record follows, at its new size.
+our $kept = Leaky::adopt_buffer(100);                  # LINE: adopt_kept
+$kept .= 'y' x 10_000;
+checkpoint() for 1 .. 3;
+my @adopted = grep { $_->{kind} eq 'mem' && $_->{line} == marked_line('adopt_kept') }
+              @{ leaks() };
+is(scalar @adopted, 1, 'the kept adopted buffer is one record') or diag explain \@adopted;
+cmp_ok($adopted[0]{size} // 0, '>=', 10_101, '... of its grown size, at its new address')
+    or diag explain \@adopted;
 
 done_testing;

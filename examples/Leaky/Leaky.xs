@@ -65,3 +65,21 @@ make_sv(...)
     RETVAL = items > 0 ? newSViv(SvIV(ST(0))) : newSV(0);
   OUTPUT:
     RETVAL
+
+SV *
+adopt_buffer(n)
+    UV n
+  PREINIT:
+    char *buf;
+  CODE:
+    /* Also clean: a Newx'd buffer handed to an SV, the common XS way to
+     * return a string without copying it. perl later grows (moves) it with
+     * saferealloc, which PERL_MEM_LOG does not log, and frees it with the
+     * SV; the recorder must follow the move. */
+    Newx(buf, n + 1, char);
+    memset(buf, 'a', n);
+    buf[n] = '\0';
+    RETVAL = newSV_type(SVt_PV);
+    sv_usepvn_flags(RETVAL, buf, n, SV_HAS_TRAILING_NUL);
+  OUTPUT:
+    RETVAL

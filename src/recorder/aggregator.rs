@@ -198,6 +198,17 @@ impl Aggregator {
     /// per growth step.
     fn realloc(&mut self, e: &Event) {
         let old_key = live_key(Kind::Mem, e.old);
+        let new_key = live_key(Kind::Mem, e.addr);
+        if e.op == Op::Realloc
+            && e.old != 0
+            && e.addr != 0
+            && !self.live.contains_key(&old_key)
+            && self.live.contains_key(&new_key)
+        {
+            // `Renew` calls perl's saferealloc, whose move was already
+            // recorded (see `hooks::Perl_safesysrealloc`), then logs itself.
+            return;
+        }
         let moved = if e.old == 0 {
             None
         } else if let Some(displaced) = self.take_displaced(old_key, e.thread) {
@@ -208,7 +219,6 @@ impl Aggregator {
         if e.addr == 0 {
             return; // realloc to size 0 freed it
         }
-        let new_key = live_key(Kind::Mem, e.addr);
         match moved {
             Some(record) => self.insert(new_key, e, record.site, e.size, Some(record.iteration())),
             None if e.op == Op::Move => {}
@@ -423,6 +433,35 @@ mod tests {
         assert_eq!((r.iteration(), r.site, r.size()), (0, first_site, 64));
         assert!(!a.live.contains_key(&0x1000));
         assert_eq!(a.totals.mem_bytes, 64);
+    }
+
+    #[test]
+    fn renew_after_its_saferealloc_move_keeps_the_record_it_moved() {
+        let mut a = Aggregator::default();
+        let mut first = ev(Op::Alloc, 1, 0x1000, 0, 8);
+        first.c_line = 7;
+        a.apply_batch(&[first], ALL_DELIVERED);
+        let site = a.live[&0x1000].site;
+        // saferealloc's interposed move, then Renew's own logged realloc.
+        let mut renew = ev(Op::Realloc, 3, 0x2000, 0x1000, 64);
+        renew.c_line = 99;
+        a.apply_batch(&[ev(Op::Move, 2, 0x2000, 0x1000, 64), renew], ALL_DELIVERED);
+        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
+        assert_eq!((a.live[&0x2000].site, a.live[&0x2000].size()), (site, 64));
+        assert_eq!((a.totals.unknown_frees, a.totals.overwritten), (0, 0));
+    }
+
+    #[test]
+    fn renew_of_an_unrecorded_buffer_starts_recording_it() {
+        let mut a = Aggregator::default();
+        a.apply_batch(
+            &[
+                ev(Op::Move, 1, 0x2000, 0x1000, 64),
+                ev(Op::Realloc, 2, 0x2000, 0x1000, 64),
+            ],
+            ALL_DELIVERED,
+        );
+        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
     }
 
     #[test]

@@ -189,6 +189,9 @@ fn record_on_thread(
                         Ordering::Relaxed,
                     );
                 }
+                // A move of what nobody recorded (perl growing a string).
+                Outcome::PublishOffered
+                    if event.op == Op::Move && !local.published_may_contain(event.old) => {}
                 Outcome::PublishOffered => publish_solo(local, ring, event),
                 Outcome::Held => {}
                 Outcome::Cancelled => ring.count_cancelled(),

@@ -92,6 +92,10 @@ impl Nursery {
                     self.hold(held)
                 }
                 Some(_) => Outcome::Cancelled, // realloc to size 0 freed it
+                // Renew logs after its saferealloc's move moved the held one.
+                None if event.op == Op::Realloc && self.holds(live_key(Kind::Mem, event.addr)) => {
+                    Outcome::Held
+                }
                 None => Outcome::PublishOffered,
             },
         }
@@ -105,6 +109,11 @@ impl Nursery {
         } else {
             Outcome::Publish(evicted)
         }
+    }
+
+    fn holds(&self, key: u64) -> bool {
+        let slot = &self.slots[slot_of(key)];
+        slot.addr != 0 && key_of(slot) == key
     }
 
     /// Forget the held allocation `key`, if it is held.
@@ -199,6 +208,20 @@ mod tests {
         n.drain_into(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].op, out[0].addr, out[0].seq), (Op::Alloc, 0x3000, 5));
+    }
+
+    #[test]
+    fn renew_after_the_move_of_a_held_allocation_publishes_nothing() {
+        let mut n = Nursery::default();
+        offer(&mut n, ev(Op::Alloc, 1, 0x1000, 0));
+        assert!(offer(&mut n, ev(Op::Move, 2, 0x3000, 0x1000)).is_empty());
+        assert!(offer(&mut n, ev(Op::Realloc, 3, 0x3000, 0x1000)).is_empty());
+        let mut out = Vec::new();
+        n.drain_into(&mut out);
+        assert_eq!(
+            out.iter().map(|e| (e.op, e.addr)).collect::<Vec<_>>(),
+            vec![(Op::Alloc, 0x3000)]
+        );
     }
 
     #[test]

@@ -52,4 +52,10 @@ Allocates C<$n> bytes, fills and sums them, frees them; returns the sum.
 
 Returns a new mortal SV: an integer if C<$iv> is given, else undef.
 
+=head2 adopt_buffer($n)
+
+Returns a string of C<$n> "a"s whose buffer was allocated with C<Newx> and
+handed to the SV (C<sv_usepvn_flags>). Clean; perl later grows it with
+C<saferealloc>, which is not logged.
+
 =cut
