@@ -20,16 +20,19 @@ refused(sub { Devel::MemTrace::leaks(skp => 1) },
     qr/^Devel::MemTrace::leaks: unknown option 'skp'; valid options: skip, min_age at /,
     'leaks(skp => 1)');
 refused(sub { Devel::MemTrace::leaks(skip => 'x') },
-    qr/^Devel::MemTrace::leaks: option 'skip' must be a non-negative integer, not 'x'; valid options: skip, min_age at /,
+    qr/^Devel::MemTrace::leaks: option 'skip' must be an integer from 0 to 4294967295, not 'x'; valid options: skip, min_age at /,
     "leaks(skip => 'x')");
 refused(sub { Devel::MemTrace::leaks(min_age => -1) },
-    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not '-1'/,
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be an integer from 0 to 4294967295, not '-1'/,
     'leaks(min_age => -1)');
 refused(sub { Devel::MemTrace::leaks(min_age => 1.5) },
-    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not '1.5'/,
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be an integer from 0 to 4294967295, not '1.5'/,
     'leaks(min_age => 1.5)');
+refused(sub { Devel::MemTrace::leaks(skip => 99_999_999_999) },
+    qr/^Devel::MemTrace::leaks: option 'skip' must be an integer from 0 to 4294967295, not '99999999999'; valid options: skip, min_age at \Q${\__FILE__}\E line/,
+    'leaks(skip => 99_999_999_999), reported at the caller');
 refused(sub { Devel::MemTrace::leaks(min_age => undef) },
-    qr/^Devel::MemTrace::leaks: option 'min_age' must be a non-negative integer, not undef/,
+    qr/^Devel::MemTrace::leaks: option 'min_age' must be an integer from 0 to 4294967295, not undef/,
     'leaks(min_age => undef)');
 refused(sub { Devel::MemTrace::leaks('skip') },
     qr/^Devel::MemTrace::leaks: options come in NAME => VALUE pairs/,
@@ -44,7 +47,7 @@ refused(sub { Devel::MemTrace::report(status => 'all') },
     qr/^Devel::MemTrace::report: unknown option 'status'; valid options: skip, min_age, all, top at /,
     "report(status => 'all')");
 refused(sub { Devel::MemTrace::report(top => 'ten') },
-    qr/^Devel::MemTrace::report: option 'top' must be a non-negative integer/,
+    qr/^Devel::MemTrace::report: option 'top' must be an integer from 0 to 4294967295/,
     "report(top => 'ten')");
 refused(sub { Devel::MemTrace::checkpoint(all => 1) },
     qr/^Devel::MemTrace::checkpoint: unknown option 'all'; valid options: skip, min_age at /,

@@ -73,8 +73,8 @@ my %bad = (
     '-bogus'               => "Devel::MemTrace: unknown option '-bogus'; $KNOWN",
     '-iteration'           => "Devel::MemTrace: option needs a sub name such as -iteration=main::poll: '-iteration'; $KNOWN",
     '-iteration=not a sub' => "Devel::MemTrace: option needs a sub name such as -iteration=main::poll: '-iteration=not a sub'; $KNOWN",
-    '-skip=x'              => "Devel::MemTrace: option needs a non-negative integer: '-skip=x'; $KNOWN",
-    '-min_age=-2'          => "Devel::MemTrace: option needs a non-negative integer: '-min_age=-2'; $KNOWN",
+    '-skip=x'              => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-skip=x'; $KNOWN",
+    '-min_age=-2'          => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-min_age=-2'; $KNOWN",
     '-report_at_END=1'     => "Devel::MemTrace: unknown option '-report_at_END=1'; $KNOWN",
 );
 for my $option (sort keys %bad) {

@@ -1,6 +1,7 @@
 # ithreads (on a perl built with -Dusethreads; skipped elsewhere): a thread's
-# end must not stop recording for the process, a leak made inside a thread is
-# named at its line and sub, and reports never read another interpreter's SVs.
+# end must not stop recording for the process, nothing of a joined thread
+# stays live, a leak in the main thread is still named at its line and sub,
+# and reports never read the SVs of another, running, interpreter.
 use strict;
 use warnings;
 use Config;

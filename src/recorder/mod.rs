@@ -16,8 +16,8 @@ pub mod ring;
 pub mod sequence;
 pub mod sites;
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 pub use aggregator::{Aggregator, LeakRule, Snapshot, Totals};
 pub use event::{Event, Op, PerlSiteId, StaticStr};
@@ -75,6 +75,7 @@ pub fn set_site_source(source: &'static SiteSource) {
 
 /// Start (or resume) recording.
 pub fn enable() {
+    NURSERIES.get_or_init(membarrier::register);
     MODE.store(MODE_ON, Ordering::SeqCst);
 }
 
@@ -255,6 +256,12 @@ fn push_or_overflow(local: &Local, ring: &Ring, event: Event) {
 
 #[cold]
 fn record_stray(mut event: Event) {
+    // A thread without its thread-local state records: the solo thread is
+    // solo no more (its nursery and published-address filter assume it).
+    sequence::mark_multi();
+    if nurseries_in_use() {
+        take_over_nurseries();
+    }
     if event.op.creates() {
         event.perl_site = 0;
     }
@@ -269,8 +276,13 @@ fn push_strays(events: Vec<Event>) {
     lock(&STRAYS).extend(events);
 }
 
-/// Whether the solo thread holds a nursery (membarrier is available).
-static NURSERY_IN_USE: AtomicBool = AtomicBool::new(false);
+/// Whether nurseries are used: membarrier(2) works here. Decided once, when
+/// recording is first enabled (before any thread registers).
+static NURSERIES: OnceLock<bool> = OnceLock::new();
+
+fn nurseries_in_use() -> bool {
+    NURSERIES.get().copied().unwrap_or(false)
+}
 
 /// A thread's first event: give it a ring and a numbering role. The first
 /// thread becomes solo and, where membarrier(2) works, gets a nursery; any
@@ -278,36 +290,34 @@ static NURSERY_IN_USE: AtomicBool = AtomicBool::new(false);
 fn register_thread(numbering: &sequence::Numbering) -> Arc<Ring> {
     static NEXT_ID: AtomicU16 = AtomicU16::new(1);
     let ring = Arc::new(Ring::with_id(NEXT_ID.fetch_add(1, Ordering::Relaxed)));
-    let solo = numbering.register();
-    if solo {
-        if membarrier::register() {
+    // Listed before any role is claimed, so that a drain sees two rings (and
+    // merges, rather than applying one in place) while a hand-over runs.
+    lock(&RINGS).push(Arc::clone(&ring));
+    if numbering.register() {
+        if nurseries_in_use() {
             ring.enable_nursery();
-            NURSERY_IN_USE.store(true, Ordering::SeqCst);
         }
-    } else if NURSERY_IN_USE.load(Ordering::SeqCst) {
+    } else if nurseries_in_use() {
         take_over_nurseries();
     }
-    lock(&RINGS).push(Arc::clone(&ring));
     ring
 }
 
-/// The hand-over: `MULTI` is set (by `Numbering::register`); after a
-/// process-wide barrier the solo thread either is inside a hook section
-/// (we wait it out) or will see `MULTI` at its next one and keep out of its
-/// nursery. Either way its held allocations are then ours to publish, ahead
-/// of any event of this thread (they are epoch 0, ours epoch 1).
+/// The hand-over: `MULTI` is set (by `Numbering::register`, or a stray);
+/// after a process-wide barrier the solo thread either is inside a hook
+/// section (we wait it out) or will see `MULTI` at its next one and keep out
+/// of its nursery (even one it enables only now). Its held allocations then
+/// go to the strays, under their lock, ahead of any event of this thread
+/// (they are epoch 0, ours epoch 1).
 #[cold]
 fn take_over_nurseries() {
     membarrier::barrier();
     let rings: Vec<Arc<Ring>> = lock(&RINGS).clone();
-    let mut held = Vec::new();
     for ring in rings.iter().filter(|r| r.has_nursery()) {
         ring.wait_out_of_hook();
+        let mut strays = lock(&STRAYS);
         // SAFETY: the hand-over protocol above.
-        unsafe { ring.take_nursery(&mut held) };
-    }
-    if !held.is_empty() {
-        push_strays(held);
+        unsafe { ring.take_nursery(&mut strays) };
     }
 }
 
@@ -366,18 +376,20 @@ fn drain(aggregator: &mut Aggregator, local: Option<&Local>) {
     // at or above it.
     let mut watermark = sequence::watermark();
     let rings: Vec<Arc<Ring>> = lock(&RINGS).clone();
-    let mut overflow =
-        local.map_or_else(Vec::new, |l| std::mem::take(&mut *l.overflow.borrow_mut()));
-    let mut strays = std::mem::take(&mut *lock(&STRAYS));
     aggregator.set_concurrent(rings.len() > 1);
 
     if let [ring] = rings.as_slice() {
-        if overflow.is_empty() && strays.is_empty() && !ring.is_orphaned() {
+        // Strays are looked at after the ring's tail is read: an event in
+        // the ring that follows a stray (a nursery taken over, another
+        // thread's last words) was published after that stray was queued.
+        let tail = ring.published_tail();
+        let no_overflow = local.is_none_or(|l| l.overflow.borrow().is_empty());
+        if no_overflow && lock(&STRAYS).is_empty() && !ring.is_orphaned() {
             // One recording thread: its events are in order already, and no
             // other thread can have numbered one below `watermark` that is
             // still to come. Apply them where they lie.
             // SAFETY: we hold the aggregator lock, so we are the only consumer.
-            unsafe { ring.consume(|events| aggregator.apply_batch(events, watermark)) };
+            unsafe { ring.consume_to(tail, |events| aggregator.apply_batch(events, watermark)) };
             return;
         }
     }
@@ -396,8 +408,11 @@ fn drain(aggregator: &mut Aggregator, local: Option<&Local>) {
             watermark = watermark.min(ring.last_drained_seq() + 1);
         }
     }
-    batch.append(&mut overflow);
-    batch.append(&mut strays);
+    if let Some(local) = local {
+        batch.append(&mut local.overflow.borrow_mut());
+    }
+    // After the rings, for the reason given above.
+    batch.append(&mut lock(&STRAYS));
     // Stable: events of one thread never share a number, but keep it simple.
     batch.sort_by_key(|e| e.seq);
     aggregator.apply_batch(&batch, watermark);
@@ -427,7 +442,7 @@ pub fn with_aggregator<R>(f: impl FnOnce(&mut Aggregator) -> R) -> R {
     // may flush). Another thread's nursery is taken over when this thread
     // registers: asking the recorder counts as recording.
     let _ = LOCAL.try_with(|local| {
-        if NURSERY_IN_USE.load(Ordering::Relaxed) {
+        if nurseries_in_use() {
             local.ring();
         }
         flush_own_nursery(local);

@@ -12,7 +12,7 @@
 //! Holding an allocation back is only safe while no other thread records: a
 //! second thread could be handed the address and log its free first. So the
 //! nursery belongs to the solo thread only, and a thread that starts
-//! recording takes it over (see `Ring::take_nursery` and `handover`) before
+//! recording takes it over (see `Ring::take_nursery` and `take_over_nurseries`) before
 //! its first event.
 //!
 //! Order: an allocation flushed late lands in the ring after events that

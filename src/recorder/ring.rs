@@ -29,7 +29,7 @@ pub struct Ring {
     tail: CachePadded<AtomicUsize>,
     /// True while the producer holds a sequence number it has not published
     /// yet. The aggregator reads it to know which sequence numbers may still
-    /// arrive late (see `Recorder::drain`).
+    /// arrive late (see `drain` in recorder/mod.rs).
     in_flight: CachePadded<AtomicBool>,
     /// The sequence number of the last event the consumer took from here.
     last_drained_seq: AtomicU64,
@@ -131,14 +131,28 @@ impl Ring {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Consumer side: where the producer has published up to now (for
+    /// [`Ring::consume_to`]).
+    pub fn published_tail(&self) -> usize {
+        self.tail.load(Ordering::Acquire)
+    }
+
     /// Consumer side: hand every published event to `f`, oldest first, in
     /// at most two slices (the ring wraps), then free their slots.
     ///
     /// # Safety
     /// Only one consumer at a time (the caller holds the aggregator lock).
-    pub unsafe fn consume(&self, mut f: impl FnMut(&[Event])) -> usize {
+    pub unsafe fn consume(&self, f: impl FnMut(&[Event])) -> usize {
+        self.consume_to(self.published_tail(), f)
+    }
+
+    /// Consumer side: as [`Ring::consume`], but only the events published
+    /// before `tail` was read with [`Ring::published_tail`].
+    ///
+    /// # Safety
+    /// As for [`Ring::consume`].
+    pub unsafe fn consume_to(&self, tail: usize, mut f: impl FnMut(&[Event])) -> usize {
         let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Acquire);
         let count = tail.wrapping_sub(head);
         if count == 0 {
             return 0;
@@ -239,7 +253,7 @@ impl Ring {
     ///
     /// # Safety
     /// The producer calls this inside its hook section; any other thread only
-    /// after `handover` (MULTI set, membarrier, `wait_out_of_hook`).
+    /// after `take_over_nurseries` (MULTI set, membarrier, `wait_out_of_hook`).
     pub unsafe fn take_nursery(&self, out: &mut Vec<Event>) {
         if self
             .nursery_state

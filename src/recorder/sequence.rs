@@ -21,7 +21,7 @@
 //! it, sees `MULTI` and leaves epoch 0 first. Epoch-1 events are ordered by
 //! the counter's total order.
 //!
-//! The drain's watermark (see `Recorder::drain`) covers all of epoch 0: a
+//! The drain's watermark (see `drain` in recorder/mod.rs) covers all of epoch 0: a
 //! solo event still in flight is applied in a later batch, which is safe
 //! because no event related to it can exist before it is published.
 
@@ -94,6 +94,12 @@ impl Numbering {
         self.last_solo.set(seq);
         Some(seq)
     }
+}
+
+/// No thread is solo from now on (a thread recording without its
+/// thread-local state, see `record_stray`).
+pub(crate) fn mark_multi() {
+    MULTI.store(true, Ordering::SeqCst);
 }
 
 /// A number from the shared counter (threads without numbering state, too).

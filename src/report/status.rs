@@ -3,8 +3,8 @@
 /// How a leak site's per-iteration counts behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// Leaked in every eligible iteration since its first leak, including
-    /// the most recent ones: the classic steady leak.
+    /// Leaked in every eligible iteration since its first leak, and in each
+    /// of the recent ones: the classic steady leak.
     Steady,
     /// Still leaking in the recent iterations, but not in every iteration.
     Intermittent,
@@ -35,7 +35,10 @@ impl Status {
             return Status::Stopped;
         }
         let first = per_iteration.iter().position(|&c| c > 0).unwrap_or(0);
-        if per_iteration[first..].iter().all(|&c| c > 0) {
+        let unbroken = per_iteration[first..].iter().all(|&c| c > 0);
+        // Steady takes a run through all the recent iterations: something
+        // retained once, in the latest iteration, is not yet a steady leak.
+        if unbroken && tail.iter().all(|&c| c > 0) {
             Status::Steady
         } else {
             Status::Intermittent
@@ -62,6 +65,19 @@ mod tests {
     fn gaps_with_recent_leaks_are_intermittent() {
         assert_eq!(Status::classify(&[1, 0, 1, 0, 1, 0]), Status::Intermittent);
         assert_eq!(Status::classify(&[1, 1, 0, 0, 1]), Status::Intermittent);
+    }
+
+    #[test]
+    fn something_retained_once_in_the_latest_iteration_is_not_steady() {
+        assert_eq!(
+            Status::classify(&[0, 0, 0, 0, 0, 0, 1]),
+            Status::Intermittent
+        );
+        assert_eq!(
+            Status::classify(&[0, 0, 0, 0, 0, 1, 1]),
+            Status::Intermittent
+        );
+        assert_eq!(Status::classify(&[0, 0, 0, 0, 1, 1, 1]), Status::Steady);
     }
 
     #[test]

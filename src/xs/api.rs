@@ -5,6 +5,7 @@
 //! they point into; the XSUB hands it back to `memtrace_rs_free_list`.
 
 use std::ffi::{c_char, c_int, CStr};
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::ffi::{MtLeak, MtLeakSite, MtList, MtSnapshot, MtStats, MtTypeCount};
@@ -18,7 +19,11 @@ fn guarded<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(_) => {
-            eprintln!("Devel::MemTrace: internal error in {what}; please report it");
+            // Never panic here: a failed write to stderr is ignored.
+            let _ = writeln!(
+                std::io::stderr(),
+                "Devel::MemTrace: internal error in {what}; please report it"
+            );
             fallback
         }
     }

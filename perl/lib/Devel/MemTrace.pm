@@ -16,6 +16,14 @@ my $USE_MEMTRACE_PERL =
     "run the program with the MemTrace perl (`make perl` prints its path)";
 
 {
+    # An XS part built for another perl would not just fail to load: perl's
+    # handshake exits the process. So look at this perl first.
+    require Config;
+    my $ccflags = $Config::Config{ccflags} // '';
+    unless (($Config::Config{useshrplib} // '') eq 'true' && $ccflags =~ /-DPERL_MEM_LOG\b/) {
+        die "Devel::MemTrace: this perl ($^X) is not a MemTrace perl (it needs a"
+          . " shared libperl and -DPERL_MEM_LOG); $USE_MEMTRACE_PERL\n";
+    }
     require XSLoader;
     local $@;
     unless (eval { XSLoader::load('Devel::MemTrace', $VERSION); 1 }) {
@@ -101,8 +109,8 @@ sub _apply_import_option {
     }
     elsif ($arg =~ /\A-(skip|min_age)(?:=(.*))?\z/s) {
         my ($name, $value) = ($1, $2);
-        defined $value && $value =~ /\A[0-9]+\z/
-          or $bad->("option needs a non-negative integer:");
+        _is_count($value)
+          or $bad->("option needs an integer from 0 to 4294967295:");
         $Setting{$name} = 0 + $value;
     }
     elsif ($arg =~ /\A-iteration(?:=(.*))?\z/s) {
@@ -234,13 +242,16 @@ my %OPTION_CHECK = (
     status  => sub { defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all' },
 );
 my %OPTION_MEANS = (
-    skip    => 'a non-negative integer',
-    min_age => 'a non-negative integer',
-    top     => 'a non-negative integer',
+    skip    => 'an integer from 0 to 4294967295',
+    min_age => 'an integer from 0 to 4294967295',
+    top     => 'an integer from 0 to 4294967295',
     status  => join(', ', map {"'$_'"} @STATUSES, 'ongoing', 'all'),
 );
 
-sub _is_count { defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ }
+# The recorder counts iterations in 32 bits.
+sub _is_count {
+    defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
+}
 
 # _options(FUNCTION, [VALID NAMES], @ARGS) -> hashref with defaults applied
 sub _options {
@@ -344,18 +355,21 @@ and C site. Each site has a B<status>:
 
 =item steady
 
-it leaked in each of the recent eligible iterations: the classic leak that
-grows for ever;
+it leaked in every eligible iteration since its first leak, and in each of
+the last three (or all, if fewer are eligible): the classic leak that grows
+for ever;
 
 =item intermittent
 
-it still leaks recently, but not in every iteration;
+it leaked in at least one of the last three eligible iterations, but with
+gaps, or only just started (something retained once, in the latest
+iteration, is not called steady yet);
 
 =item stopped
 
-nothing leaked there in the recent eligible iterations: one-time retention,
-such as a cache filled during the first iterations. Not a leak that grows,
-so L</report> leaves these out unless asked.
+nothing leaked there in the last three eligible iterations: one-time
+retention, such as a cache filled during the first iterations. Not a leak
+that grows, so L</report> leaves these out unless asked.
 
 =back
 
@@ -392,6 +406,8 @@ Closes the current iteration and returns a hashref:
     mem_bytes_delta  change since the previous checkpoint
     sv_live          live SVs the recorder saw created
     new_leaks        allocations that became leaks at this checkpoint
+                     (whatever their site's status: a cache filling during
+                     warm-up counts here too)
 
 C<new_leaks> uses the options C<skip> and C<min_age>, by default the
 module-wide settings.
@@ -423,7 +439,7 @@ sub arena_counts { return _arena_counts() }
     my $leaks = Devel::MemTrace::leaks(skip => 0, min_age => 2);
 
 Every live leak, as an arrayref of hashrefs ordered by iteration, then
-address:
+kind (C<sv> first), then address:
 
     address      the address (an integer)
     kind         'sv' or 'mem'
@@ -742,8 +758,10 @@ than once.
 
 =item -report_at_END
 
-Prints L</report> to STDERR at exit, after the program's own C<END> blocks
-(in the process that loaded the module, not in forked children).
+Prints L</report> to STDERR at exit (in the process that loaded the
+module, not in forked children). END blocks run last-defined first, so this
+comes after the program's own C<END> blocks when the module was loaded
+before the program was compiled, as with C<-M>.
 Recording pauses first, so the report does not report itself.
 
 =item -skip=N, -min_age=N
