@@ -36,11 +36,13 @@ is(hashes_at($line1), 0, 'after 1 later checkpoint: not a leak (min_age 2)');
 is(hashes_at($line1, min_age => 1), 1, '... a leak with min_age 1');
 
 my $closing_3 = checkpoint();           # two checkpoints after iteration 1
+my $from_1 = grep { $_->{iteration} == 1 } @{ leaks() };
 is(hashes_at($line1), 1, 'after 2 later checkpoints: a leak (min_age 2)');
 is(hashes_at($line1, min_age => 3), 0, '... not yet with min_age 3');
 is(hashes_at($line1, skip => 1), 0, '... not with skip 1: iteration 1 is warm-up');
 is(hashes_at($line2), 0, 'made in iteration 2, 1 later checkpoint: not a leak yet');
 cmp_ok($closing_3->{new_leaks}, '>=', 1, "that checkpoint's new_leaks counts it");
+is($closing_3->{new_leaks}, $from_1, '... and every other leak of iteration 1, as leaks() lists them');
 
 checkpoint();                           # closes 4: two checkpoints after iteration 2
 is(hashes_at($line2), 1, 'made in iteration 2, 2 later checkpoints: a leak');
