@@ -147,6 +147,14 @@ pub extern "C" fn Perl_mem_log_free(
     oldalloc
 }
 
+/// The SV-head hooks: an address and a C site, no size or type.
+#[inline(always)]
+fn sv_head(op: Op, sv: *const c_void, file: *const c_char, line: c_int, func: *const c_char) {
+    if recorder::is_active() {
+        record(op, sv as usize, 0, 0, std::ptr::null(), file, line, func);
+    }
+}
+
 /// A new SV head.
 #[no_mangle]
 pub extern "C" fn Perl_mem_log_new_sv(
@@ -155,18 +163,7 @@ pub extern "C" fn Perl_mem_log_new_sv(
     line: c_int,
     func: *const c_char,
 ) {
-    if recorder::is_active() {
-        record(
-            Op::NewSv,
-            sv as usize,
-            0,
-            0,
-            std::ptr::null(),
-            file,
-            line,
-            func,
-        );
-    }
+    sv_head(Op::NewSv, sv, file, line, func);
 }
 
 /// An SV head returned to the arena.
@@ -177,18 +174,7 @@ pub extern "C" fn Perl_mem_log_del_sv(
     line: c_int,
     func: *const c_char,
 ) {
-    if recorder::is_active() {
-        record(
-            Op::DelSv,
-            sv as usize,
-            0,
-            0,
-            std::ptr::null(),
-            file,
-            line,
-            func,
-        );
-    }
+    sv_head(Op::DelSv, sv, file, line, func);
 }
 
 type SafesysreallocFn = unsafe extern "C" fn(MallocT, usize) -> MallocT;
