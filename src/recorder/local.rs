@@ -11,7 +11,7 @@ use super::published::PublishedAllocations;
 use super::ring::Ring;
 use super::sequence::Numbering;
 use super::sites::Kind;
-use super::{CurrentCop, SiteSource};
+use super::{CurrentCop, ProbeScratch, SiteSource};
 
 const COP_CACHE_SIZE: usize = 1024;
 
@@ -39,6 +39,10 @@ pub(crate) struct Local {
     /// Events that found the ring full while `busy`; drained with the rest.
     pub overflow: RefCell<Vec<Event>>,
     cop_cache: UnsafeCell<Option<Box<[CopCacheEntry; COP_CACHE_SIZE]>>>,
+    /// The site source's own per-thread state.
+    probe_scratch: UnsafeCell<ProbeScratch>,
+    /// The last lookup: consecutive events mostly come from one statement.
+    last_probe: Cell<(CurrentCop, PerlSiteId)>,
     /// Addresses this thread published allocations at, while it is solo.
     published: UnsafeCell<Option<PublishedAllocations>>,
 }
@@ -52,6 +56,16 @@ impl Local {
             suppress_new: Cell::new(0),
             overflow: RefCell::new(Vec::new()),
             cop_cache: UnsafeCell::new(None),
+            probe_scratch: UnsafeCell::new([0; 6]),
+            last_probe: Cell::new((
+                CurrentCop {
+                    cop: 0,
+                    file_key: 0,
+                    sub_key: 0,
+                    line: 0,
+                },
+                0,
+            )),
             published: UnsafeCell::new(None),
         }
     }
@@ -107,11 +121,29 @@ impl Local {
     /// `SiteSource::describe`).
     #[inline]
     pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
-        let current = (source.current)(old);
+        // SAFETY: only this thread touches its scratch, never re-entrantly.
+        let current = (source.current)(old, unsafe { &mut *self.probe_scratch.get() });
         if current.cop == 0 {
             return 0;
         }
-        let slot = cache_slot(&current);
+        let (last, last_site) = self.last_probe.get();
+        if current == last {
+            return last_site;
+        }
+        let site = self.cached_perl_site(source, &current, old);
+        if site != 0 {
+            self.last_probe.set((current, site));
+        }
+        site
+    }
+
+    fn cached_perl_site(
+        &self,
+        source: &SiteSource,
+        current: &CurrentCop,
+        old: usize,
+    ) -> PerlSiteId {
+        let slot = cache_slot(current);
         // SAFETY: the cache is only touched by this thread, and never while
         // another borrow of it is alive (describe does not re-enter here).
         let cache = unsafe { &mut *self.cop_cache.get() };
@@ -125,7 +157,7 @@ impl Local {
         {
             return entry.site;
         }
-        match (source.describe)(&current, old) {
+        match (source.describe)(current, old) {
             Some(site) => {
                 *entry = CopCacheEntry {
                     cop: current.cop,

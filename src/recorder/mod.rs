@@ -54,12 +54,16 @@ pub struct CurrentCop {
     pub line: u32,
 }
 
+/// Per-thread scratch space a [`SiteSource`] may keep state in (it starts
+/// zeroed and only the source ever writes it).
+pub type ProbeScratch = [u64; 6];
+
 /// How the recorder learns the Perl site; installed by the XS layer.
 pub struct SiteSource {
     /// Reads where perl is (a few loads; must not allocate or lock). `old`
     /// is the address a realloc moves away from: the context stack itself
     /// may be the buffer being moved.
-    pub current: fn(usize) -> CurrentCop,
+    pub current: fn(usize, &mut ProbeScratch) -> CurrentCop,
     /// Resolves it to an interned Perl site, or None when it cannot be read
     /// safely right now (`old` as above).
     pub describe: fn(&CurrentCop, usize) -> Option<PerlSiteId>,

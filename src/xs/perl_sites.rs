@@ -1,12 +1,21 @@
 //! Tells the recorder which Perl statement and sub are running.
 
-use super::ffi::{memtrace_shim_current_cop, memtrace_shim_describe_cop, MtCopText, MtCurrentCop};
-use crate::recorder::{self, CurrentCop, PerlSiteId, SiteSource};
+use super::ffi::{
+    memtrace_shim_current_cop, memtrace_shim_describe_cop, MtCopText, MtCurrentCop, MtWalkMemo,
+};
+use crate::recorder::{self, CurrentCop, PerlSiteId, ProbeScratch, SiteSource};
 
-fn current(realloc_old: usize) -> CurrentCop {
+// The recorder keeps the shim's walk memo in its per-thread scratch space.
+const _: () = assert!(std::mem::size_of::<MtWalkMemo>() <= std::mem::size_of::<ProbeScratch>());
+const _: () = assert!(std::mem::align_of::<MtWalkMemo>() <= std::mem::align_of::<ProbeScratch>());
+
+fn current(realloc_old: usize, scratch: &mut ProbeScratch) -> CurrentCop {
     let mut cop = MtCurrentCop::default();
+    let memo = scratch as *mut ProbeScratch as *mut MtWalkMemo;
     // SAFETY: reads perl's interpreter state; no allocation, no callbacks.
-    if unsafe { memtrace_shim_current_cop(realloc_old, &mut cop) } == 0 {
+    // `memo` points into this thread's scratch, big and aligned enough
+    // (checked above); all-zero bytes are a valid, empty memo.
+    if unsafe { memtrace_shim_current_cop(realloc_old, memo, &mut cop) } == 0 {
         return CurrentCop::default();
     }
     CurrentCop {

@@ -55,7 +55,7 @@ running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
 }
 
 int
-memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out)
+memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out)
 {
 #ifdef MULTIPLICITY
     PerlInterpreter *my_perl = PERL_GET_THX;
@@ -63,6 +63,7 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out)
         return 0; /* a thread with no interpreter */
 #endif
     const COP *cop = PL_curcop;
+    const PERL_SI *si;
     int unsafe = 0;
     const CV *cv;
     if (!cop)
@@ -75,9 +76,27 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out)
         cv = NULL;
     else
 #endif
-        cv = running_sub(aTHX_ realloc_old, &unsafe);
-    if (unsafe)
-        return 0;
+    {
+        si = PL_curstackinfo;
+        if (si && memo->cop == PTR2UV(cop) && memo->si == PTR2UV(si)
+            && memo->context_stack == PTR2UV(si->si_cxstack) && memo->cxix == si->si_cxix
+            && memo->context_stack != realloc_old) {
+            /* Same statement, same stack, same depth: same sub (the stacks
+             * below this one do not move while it is in use). */
+            cv = INT2PTR(const CV *, memo->cv);
+        } else {
+            cv = running_sub(aTHX_ realloc_old, &unsafe);
+            if (unsafe)
+                return 0;
+            if (si) {
+                memo->cop = PTR2UV(cop);
+                memo->si = PTR2UV(si);
+                memo->context_stack = PTR2UV(si->si_cxstack);
+                memo->cxix = si->si_cxix;
+                memo->cv = PTR2UV(cv);
+            }
+        }
+    }
     out->cop = PTR2UV(cop);
 #ifdef USE_ITHREADS
     out->file_key = PTR2UV(cop->cop_file);

@@ -40,10 +40,21 @@ typedef struct {
     uint64_t size;      /* head + body + PV buffer, approximately */
 } MtSvInfo;
 
+/* The last context-stack walk of a thread: while perl stays on the same
+ * COP at the same depth of the same stack, the running sub is the same. */
+typedef struct {
+    uintptr_t cop;
+    uintptr_t si;
+    uintptr_t context_stack; /* not "cxstack": perl has a macro of that name */
+    int64_t cxix;
+    uintptr_t cv;
+} MtWalkMemo;
+
 /* Fill *out with where perl is. 0 if no perl code is running, or if it
  * cannot be read safely now: `realloc_old` is the buffer a realloc is moving
- * away from, which may be perl's own context stack. */
-int memtrace_shim_current_cop(uintptr_t realloc_old, MtCurrentCop *out);
+ * away from, which may be perl's own context stack. `memo` is the calling
+ * thread's own. */
+int memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out);
 /* Resolve what current_cop returned to text. 0 if it cannot be read safely
  * now (`realloc_old` may be a stash's name table). */
 int memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out);
