@@ -4,7 +4,7 @@
 //! the string pointers handed to the XS layer stay valid. The number of
 //! distinct sites is bounded by the program's code, not by its run time.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 
 use hashbrown::HashMap;
 
@@ -127,10 +127,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn name(self) -> &'static str {
+    /// The name users see (`kind` in leak records), NUL-terminated for C.
+    pub fn name(self) -> &'static CStr {
         match self {
-            Kind::Sv => "sv",
-            Kind::Mem => "mem",
+            Kind::Sv => c"sv",
+            Kind::Mem => c"mem",
         }
     }
 }

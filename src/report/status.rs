@@ -1,5 +1,7 @@
 //! Is a leak site still leaking?
 
+use std::ffi::CStr;
+
 /// How a leak site's per-iteration counts behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -19,11 +21,12 @@ pub enum Status {
 pub const RECENT_ITERATIONS: usize = 3;
 
 impl Status {
-    pub fn name(self) -> &'static str {
+    /// The name users see (`status` of a leak site), NUL-terminated for C.
+    pub fn name(self) -> &'static CStr {
         match self {
-            Status::Steady => "steady",
-            Status::Intermittent => "intermittent",
-            Status::Stopped => "stopped",
+            Status::Steady => c"steady",
+            Status::Intermittent => c"intermittent",
+            Status::Stopped => c"stopped",
         }
     }
 

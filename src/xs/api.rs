@@ -4,7 +4,7 @@
 //! Lists are returned as an opaque `MtList` owning the items and everything
 //! they point into; the XSUB hands it back to `memtrace_rs_free_list`.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -190,16 +190,6 @@ pub extern "C" fn memtrace_rs_history(
     })
 }
 
-const KIND_SV: &CStr = c"sv";
-const KIND_MEM: &CStr = c"mem";
-
-fn kind_name(kind: recorder::sites::Kind) -> *const c_char {
-    match kind {
-        recorder::sites::Kind::Sv => KIND_SV.as_ptr(),
-        recorder::sites::Kind::Mem => KIND_MEM.as_ptr(),
-    }
-}
-
 /// Perl file and sub of a Perl site, as immortal C strings.
 fn perl_site_text(site: recorder::PerlSiteId) -> (*const c_char, u32, *const c_char) {
     recorder::with_perl_sites(|p| {
@@ -228,7 +218,7 @@ pub extern "C" fn memtrace_rs_leaks(
                 let (file, line, sub_name) = perl_site_text(site.perl_site);
                 MtLeak {
                     address: l.address,
-                    kind: kind_name(l.kind),
+                    kind: l.kind.name().as_ptr(),
                     type_name: l.type_name.c_ptr(a),
                     size: l.size,
                     iteration: l.iteration,
@@ -274,7 +264,7 @@ pub extern "C" fn memtrace_rs_leak_sites(
                     })
                     .collect();
                 let site = MtLeakSite {
-                    kind: kind_name(s.kind),
+                    kind: s.kind.name().as_ptr(),
                     file,
                     line,
                     sub_name,
@@ -288,7 +278,7 @@ pub extern "C" fn memtrace_rs_leak_sites(
                     per_iteration_len: per_iteration.len(),
                     types: types.as_ptr(),
                     types_len: types.len(),
-                    status: status_name(s.status),
+                    status: s.status.name().as_ptr(),
                 };
                 // A boxed slice's buffer does not move when the box does.
                 buffers.push(Box::new(per_iteration));
@@ -299,12 +289,4 @@ pub extern "C" fn memtrace_rs_leak_sites(
         });
         hand_out(sites, buffers, items, len)
     })
-}
-
-fn status_name(status: report::Status) -> *const c_char {
-    match status {
-        report::Status::Steady => c"steady".as_ptr(),
-        report::Status::Intermittent => c"intermittent".as_ptr(),
-        report::Status::Stopped => c"stopped".as_ptr(),
-    }
 }
