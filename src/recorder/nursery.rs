@@ -111,31 +111,35 @@ impl Nursery {
         }
     }
 
-    fn holds(&self, key: u64) -> bool {
-        let slot = &self.slots[slot_of(key)];
-        slot.addr != 0 && key_of(slot) == key
+    /// The slot holding allocation `key`, if it is held.
+    #[inline]
+    fn find(&self, key: u64) -> Option<usize> {
+        let index = slot_of(key);
+        let slot = &self.slots[index];
+        (slot.addr != 0 && key_of(slot) == key).then_some(index)
     }
 
-    /// Forget the held allocation `key`, if it is held.
+    fn holds(&self, key: u64) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Forget the held allocation `key`, if it is held (without copying it
+    /// out: this is the hot path of every transient free).
     #[inline]
     fn cancel(&mut self, key: u64) -> bool {
-        let slot = &mut self.slots[slot_of(key)];
-        let held = slot.addr != 0 && key_of(slot) == key;
-        if held {
-            slot.addr = 0;
+        let found = self.find(key);
+        if let Some(index) = found {
+            self.slots[index].addr = 0;
         }
-        held
+        found.is_some()
     }
 
+    #[inline]
     fn take(&mut self, key: u64) -> Option<Event> {
-        let slot = &mut self.slots[slot_of(key)];
-        if slot.addr != 0 && key_of(slot) == key {
-            let held = *slot;
-            slot.addr = 0;
-            Some(held)
-        } else {
-            None
-        }
+        let index = self.find(key)?;
+        let held = self.slots[index];
+        self.slots[index].addr = 0;
+        Some(held)
     }
 
     /// Move every held allocation out, oldest first.
