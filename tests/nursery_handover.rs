@@ -3,26 +3,11 @@
 //! events, so a free of a held address on that thread finds its allocation.
 //! (One test in this file: which thread is solo is decided once per process.)
 
-use std::ffi::c_void;
+mod common;
 
-use devel_memtrace::hooks::{Perl_mem_log_alloc, Perl_mem_log_free};
+use common::{log_alloc, log_free};
+
 use devel_memtrace::recorder::{self, live::live_key, sites::Kind};
-
-fn alloc(addr: usize) {
-    Perl_mem_log_alloc(
-        1,
-        32,
-        c"char".as_ptr(),
-        addr as *mut c_void,
-        c"t.c".as_ptr(),
-        1,
-        c"f".as_ptr(),
-    );
-}
-
-fn free(addr: usize) {
-    Perl_mem_log_free(addr as *mut c_void, c"t.c".as_ptr(), 2, c"f".as_ptr());
-}
 
 #[test]
 fn held_allocations_are_handed_over_to_a_thread_that_starts_recording() {
@@ -30,23 +15,23 @@ fn held_allocations_are_handed_over_to_a_thread_that_starts_recording() {
     // This thread records first: it is solo, and these wait in its nursery.
     for i in 0..100 {
         // transient work: allocated and freed while held, never published
-        alloc(0x7100_0000 + i * 64);
-        free(0x7100_0000 + i * 64);
+        log_alloc(0x7100_0000 + i * 64, 32);
+        log_free(0x7100_0000 + i * 64);
     }
     // A free of an address nobody recorded is settled by the solo thread
     // (its published-address filter), without reaching the aggregator.
-    free(0x7200_0000);
+    log_free(0x7200_0000);
     let (unknown, frees_applied) =
         recorder::with_aggregator(|a| (recorder::unknown_frees(a), a.totals.frees));
     assert_eq!((unknown, frees_applied), (1, 0));
 
     let (handed, kept) = (0x7000_0000usize, 0x7000_1000usize);
-    alloc(handed);
-    alloc(kept);
+    log_alloc(handed, 32);
+    log_alloc(kept, 32);
     // A new thread frees one of them (its first event triggers the hand-over)
     // and has the aggregator apply that free at once.
     std::thread::spawn(move || {
-        free(handed);
+        log_free(handed);
         recorder::with_aggregator(|_| ());
     })
     .join()

@@ -2,10 +2,12 @@
 //! perl while it holds the aggregator) neither deadlock nor get lost; thread
 //! exit hands a thread's events over; off and paused mean what they say.
 
-use std::ffi::c_void;
+mod common;
+
+use common::{log_alloc, log_free};
+
 use std::sync::Mutex;
 
-use devel_memtrace::hooks::{Perl_mem_log_alloc, Perl_mem_log_free};
 use devel_memtrace::recorder::{self, ring::RING_CAPACITY};
 
 /// Tests in this file share the process-wide recorder.
@@ -15,22 +17,6 @@ fn fresh() -> std::sync::MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     recorder::reset_for_tests();
     guard
-}
-
-fn fake_alloc(addr: usize) {
-    Perl_mem_log_alloc(
-        1,
-        16,
-        c"char".as_ptr(),
-        addr as *mut c_void,
-        c"t.c".as_ptr(),
-        1,
-        c"f".as_ptr(),
-    );
-}
-
-fn fake_free(addr: usize) {
-    Perl_mem_log_free(addr as *mut c_void, c"t.c".as_ptr(), 2, c"f".as_ptr());
 }
 
 fn live_count() -> usize {
@@ -44,13 +30,13 @@ fn hooks_inside_the_aggregator_overflow_and_are_kept() {
     let n = 3 * RING_CAPACITY + 17;
     recorder::with_aggregator(|_| {
         for i in 0..n {
-            fake_alloc(0x10_0000 + i * 16);
+            log_alloc(0x10_0000 + i * 16, 16);
         }
     });
     assert_eq!(live_count(), n);
     recorder::with_aggregator(|_| {
         for i in 0..n {
-            fake_free(0x10_0000 + i * 16);
+            log_free(0x10_0000 + i * 16);
         }
     });
     assert_eq!(live_count(), 0);
@@ -63,9 +49,9 @@ fn a_thread_that_exits_hands_over_its_events() {
     recorder::enable();
     let exited = std::thread::spawn(|| {
         for i in 0..1000 {
-            fake_alloc(0x20_0000 + i * 16);
+            log_alloc(0x20_0000 + i * 16, 16);
         }
-        fake_free(0x20_0000);
+        log_free(0x20_0000);
         recorder::this_thread().expect("the thread recorded")
     })
     .join()
@@ -78,14 +64,14 @@ fn a_thread_that_exits_hands_over_its_events() {
 #[test]
 fn nothing_is_recorded_while_off_and_paused_still_sees_frees() {
     let _g = fresh();
-    fake_alloc(0x30_0000);
+    log_alloc(0x30_0000, 16);
     assert_eq!(live_count(), 0, "off: nothing recorded");
     recorder::enable();
-    fake_alloc(0x30_0010);
-    fake_alloc(0x30_0020);
+    log_alloc(0x30_0010, 16);
+    log_alloc(0x30_0020, 16);
     recorder::pause();
-    fake_alloc(0x30_0030); // not recorded
-    fake_free(0x30_0010); // recorded: the table must not go stale
+    log_alloc(0x30_0030, 16); // not recorded
+    log_free(0x30_0010); // recorded: the table must not go stale
     recorder::enable();
     let keys: Vec<u64> = recorder::with_aggregator(|a| a.live.keys().copied().collect());
     assert_eq!(keys, vec![0x30_0020]);
@@ -96,10 +82,10 @@ fn suppressed_allocations_are_not_recorded_but_their_frees_are_harmless() {
     let _g = fresh();
     recorder::enable();
     recorder::suppress_new_on_this_thread(true);
-    fake_alloc(0x40_0000);
+    log_alloc(0x40_0000, 16);
     recorder::suppress_new_on_this_thread(false);
-    fake_free(0x40_0000);
-    fake_alloc(0x40_0010);
+    log_free(0x40_0000);
+    log_alloc(0x40_0010, 16);
     let (live, unknown) = recorder::with_aggregator(|a| (a.live.len(), recorder::unknown_frees(a)));
     assert_eq!((live, unknown), (1, 1));
 }
