@@ -324,6 +324,24 @@ walk_arenas(pTHX_ ArenaCounts *c, int by_type)
     }
 }
 
+/* The SV head at `address` if it is a live SV of this interpreter's own
+ * arenas, else NULL: addresses come from the recorder (or from Perl code),
+ * so they are checked against the arenas before anything reads them. */
+static SV *
+own_live_sv(pTHX_ UV address)
+{
+    SV *sva;
+    for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva))) {
+        const UV start = PTR2UV(sva + 1);
+        const UV end = PTR2UV(sva + SvREFCNT(sva));
+        if (address >= start && address < end && (address - start) % sizeof(SV) == 0) {
+            SV *sv = INT2PTR(SV *, address);
+            return SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv) ? NULL : sv;
+        }
+    }
+    return NULL;
+}
+
 /* ---- building return values ------------------------------------------------ */
 
 static void
@@ -670,6 +688,53 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     XSRETURN(1);
 }
 
+/* References to the SVs at the given addresses (undef where there is no
+ * live SV of this interpreter): what Test::MemTrace's leaked_refs returns. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_refs)
+{
+    dXSARGS;
+    AV *addresses, *refs;
+    SSize_t i, last;
+    if (items != 1 || !SvROK(ST(0)) || SvTYPE(SvRV(ST(0))) != SVt_PVAV)
+        croak_xs_usage(cv, "\\@addresses");
+    addresses = (AV *)SvRV(ST(0));
+    last = av_top_index(addresses);
+    for (i = 0; i <= last; i++) {
+        SV **address = av_fetch(addresses, i, 0);
+        if (!address || !looks_like_number(*address))
+            croak("Devel::MemTrace: _sv_refs needs addresses (integers), not '%" SVf "'",
+                  SVfARG(address ? *address : &PL_sv_undef));
+    }
+    BEGIN_OWN_ALLOCATIONS;
+    refs = newAV();
+    av_extend(refs, last);
+    for (i = 0; i <= last; i++) {
+        SV *sv = own_live_sv(aTHX_ SvUV(*av_fetch(addresses, i, 0)));
+        av_push(refs, sv ? newRV_inc(sv) : newSV(0));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)refs));
+    END_OWN_ALLOCATIONS;
+    XSRETURN(1);
+}
+
+/* perl's own sv_dump of the SV at `address`, to perl's debug log (STDERR);
+ * returns false, dumping nothing, if no live SV of ours is there. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_dump)
+{
+    dXSARGS;
+    SV *sv;
+    if (items != 1 || !looks_like_number(ST(0)))
+        croak_xs_usage(cv, "address");
+    sv = own_live_sv(aTHX_ SvUV(ST(0)));
+    if (sv) {
+        BEGIN_OWN_ALLOCATIONS;
+        sv_dump(sv);
+        END_OWN_ALLOCATIONS;
+    }
+    ST(0) = boolSV(sv != NULL);
+    XSRETURN(1);
+}
+
 #ifdef MULTIPLICITY
 /* The interpreter that loaded us. perl_clone copies the exit list into
  * every ithread's interpreter, so stop_at_destruct also runs whenever a
@@ -724,6 +789,8 @@ memtrace_shim_boot(pTHX_ CV *cv)
         { "Devel::MemTrace::_leaks", XS_Devel__MemTrace__leaks },
         { "Devel::MemTrace::_leak_sites", XS_Devel__MemTrace__leak_sites },
         { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
+        { "Devel::MemTrace::_sv_refs", XS_Devel__MemTrace__sv_refs },
+        { "Devel::MemTrace::_sv_dump", XS_Devel__MemTrace__sv_dump },
     };
     size_t i;
     PERL_UNUSED_VAR(items);
