@@ -1,0 +1,108 @@
+# debian-source.sh — sourced (". perl/build/debian-source.sh"), not run.
+# Fetches Debian source packages through a private apt configuration: a
+# sources list of 'deb-src' lines derived from the system's 'deb' lines, and
+# private lists/cache directories under $MEMTRACE_APT_DIR. The system's apt
+# configuration and state are not changed. This is the scheme
+# memtrace-perl.sh uses for perl's source (it keeps its own copy of it).
+#
+# The caller sets MEMTRACE_APT_DIR (e.g. $MEMTRACE_HOME/apt), defines say
+# (progress line to stderr) and fail_log LOG WHAT (one error line naming LOG,
+# then exit), and holds whatever lock guards MEMTRACE_APT_DIR.
+# shellcheck shell=bash
+
+# Print one-line deb-src entries for every 'deb' entry the system has.
+derive_deb_src() {
+    local f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -r "$f" ]] || continue
+        awk '$1 == "deb" { $1 = "deb-src"; print }' "$f"
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -r "$f" ]] || continue
+        awk '
+            function flush(   n, u, s, i, j, uris, suites, opts) {
+                if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no" && uri != "" && suite != "") {
+                    opts = (signed ~ /^\//) ? "[signed-by=" signed "] " : ""
+                    n = split(uri, uris, /[ \t]+/)
+                    s = split(suite, suites, /[ \t]+/)
+                    for (i = 1; i <= n; i++) for (j = 1; j <= s; j++)
+                        if (uris[i] != "" && suites[j] != "")
+                            print "deb-src " opts uris[i] " " suites[j] " " comps
+                }
+                types = uri = suite = comps = signed = enabled = ""
+            }
+            /^#/ { next }
+            /^[ \t]*$/ { flush(); next }
+            /^[ \t]/ { next }   # continuation line (e.g. an inline key)
+            {
+                key = tolower($1); sub(/:$/, "", key)
+                val = $0; sub(/^[^:]*:[ \t]*/, "", val); sub(/[ \t]+$/, "", val)
+                if (key == "types") types = val
+                else if (key == "uris") uri = val
+                else if (key == "suites") suite = val
+                else if (key == "components") comps = val
+                else if (key == "signed-by") signed = val
+                else if (key == "enabled") enabled = tolower(val)
+            }
+            END { flush() }
+        ' "$f"
+    done
+}
+
+# debian_apt_setup: write the private sources list and set the array
+# DEBIAN_APT_OPTS (options for apt-get/apt-cache). Returns 1 when the system
+# has no 'deb' entries to derive 'deb-src' lines from.
+debian_apt_setup() {
+    local d=${MEMTRACE_APT_DIR:?MEMTRACE_APT_DIR is not set}
+    mkdir -p "$d/sources.list.d" "$d/lists/partial" "$d/cache/archives/partial"
+    derive_deb_src | sort -u >"$d/sources.list"
+    [[ -s "$d/sources.list" ]] || return 1
+    DEBIAN_APT_OPTS=(
+        -o "Dir::Etc::SourceList=$d/sources.list"
+        -o "Dir::Etc::SourceParts=$d/sources.list.d"
+        -o "Dir::State::Lists=$d/lists"
+        -o "Dir::Cache=$d/cache"
+        -o "Debug::NoLocking=true"
+    )
+    # apt's download sandbox user (_apt) cannot read a cache under /root.
+    if [[ $(id -u) == 0 ]]; then DEBIAN_APT_OPTS+=(-o "APT::Sandbox::User=root"); fi
+    return 0
+}
+
+# debian_source_versions PKG: the source versions of PKG the private lists
+# know, newest first, one a line (empty when none). Needs debian_apt_setup.
+debian_source_versions() {
+    local pkg=$1
+    apt-cache "${DEBIAN_APT_OPTS[@]}" showsrc "$pkg" 2>/dev/null |
+        awk -v want="$pkg" '/^Package:/ {p = $2} /^Version:/ && p == want {print $2}' |
+        sort -u | sort -rV
+}
+
+# debian_fetch_source PKG DEST LOG: refresh the private lists, then
+# 'apt-get source PKG=VERSION' (download, verify, unpack with Debian's
+# patches applied) into the empty directory DEST, newest version first,
+# falling back to older ones. Sets DEBIAN_SOURCE_VERSION to the version
+# fetched. All apt output is appended to LOG; failures end in fail_log.
+debian_fetch_source() {
+    local pkg=$1 dest=$2 log=$3 versions v
+    debian_apt_setup ||
+        fail_log "$log" "finding apt sources (no 'deb' entries in /etc/apt/sources.list{,.d})"
+    say "fetching the $pkg source index from Debian (private apt lists in $MEMTRACE_APT_DIR; log: $log)"
+    apt-get "${DEBIAN_APT_OPTS[@]}" update >>"$log" 2>&1 ||
+        fail_log "$log" "apt-get update of the private deb-src lists (network to the Debian mirror?)"
+    versions=$(debian_source_versions "$pkg")
+    [[ -n "$versions" ]] || fail_log "$log" "apt-cache showsrc $pkg (no source versions listed)"
+    for v in $versions; do
+        rm -rf "$dest"; mkdir -p "$dest"
+        say "fetching $pkg source from Debian (apt-get source $pkg=$v)"
+        if (cd "$dest" && apt-get "${DEBIAN_APT_OPTS[@]}" source "$pkg=$v") >>"$log" 2>&1; then
+            # shellcheck disable=SC2034  # the caller's result
+            DEBIAN_SOURCE_VERSION=$v
+            return 0
+        fi
+        echo "==> $pkg=$v did not download or unpack; trying the next version" >>"$log"
+        say "$pkg=$v did not download or unpack; trying an older version"
+    done
+    rm -rf "$dest"
+    fail_log "$log" "fetching any $pkg source version ($(tr '\n' ' ' <<<"$versions"))"
+}

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# test-leaktrace.sh PERL — build (or find in the cache) Test::LeakTrace for
+# PERL, from Debian's libtest-leaktrace-perl source package (Debian's patches
+# applied), and run its own test suite once. Works for any perl 5 with
+# ExtUtils::MakeMaker and its CORE headers: a MemTrace perl ('make perl'
+# prints its path last), /usr/bin/perl, or any other build.
+#
+# The LAST line of stdout is the module's blib directory DIR. Use it as
+#     $PERL -Mblib=DIR -MTest::LeakTrace ...        (blib.pm finds DIR itself)
+# or  $PERL -IDIR/arch -IDIR/lib -MTest::LeakTrace ...
+# Progress goes to stderr. Failure: one "error: ..." line on stderr naming
+# what failed and its log, and a non-zero exit. When the module built but
+# its own 'make test' failed, a "warning: ..." line on stderr names the
+# failing test files and the log (on every run, cached or not); the exit
+# status is still 0, since the module may be usable anyway.
+#
+# Cache: $MEMTRACE_HOME/test-leaktrace/Test-LeakTrace-<source version>-
+# perl-<perl version>-<key>/, the key hashing PERL's path (as given and
+# resolved), its version and its %Config summary, and the source version.
+# The stamp file .memtrace-complete in it records the test result. A cached
+# build costs one 'PERL -MConfig' run. The Debian source stays unpacked in
+# $MEMTRACE_HOME/src/libtest-leaktrace-perl_<version>/; it is fetched with a
+# private apt configuration (perl/build/debian-source.sh) whose state lives
+# in $MEMTRACE_HOME/apt-test-leaktrace. Logs: $MEMTRACE_HOME/logs/.
+# Missing build tools (make, the perl's cc, dpkg-source) are installed with
+# perl/build/install-deps.sh.
+#
+# Environment:
+#   MEMTRACE_HOME   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/devel-memtrace)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_PKG=libtest-leaktrace-perl
+STAMP_NAME=.memtrace-complete
+
+say() { echo "==> $*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+# fail_log LOG WHAT: report a failed step with the end of its log and exit.
+fail_log() {
+    local log=$1 what=$2
+    echo "error: $what failed; see $log (last 20 lines below)" >&2
+    tail -n 20 "$log" 2>/dev/null | sed 's/^/    /' >&2
+    exit 1
+}
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 PERL   (prints Test::LeakTrace's blib directory for PERL last)" >&2
+    exit 64
+fi
+
+# ---------------------------------------------------------------------------
+# The perl: absolute path, and what identifies its build.
+
+PERL=$1
+if [[ "$PERL" != */* ]]; then
+    PERL=$(command -v -- "$PERL" || true)
+    [[ -n "$PERL" ]] || die "'$1' is not on PATH; pass the path of a perl binary"
+fi
+[[ -f "$PERL" && -x "$PERL" ]] || die "$PERL is not an executable file; pass the path of a perl binary"
+PERL=$(cd "$(dirname "$PERL")" && pwd)/$(basename "$PERL")
+PERL_REAL=$(realpath "$PERL")
+
+# Line 1: version; 2: archlibexp; 3: cc; 4: make; then Config::myconfig().
+# shellcheck disable=SC2016  # perl code, expanded by perl
+if ! PERL_INFO=$(env -u PERL5OPT -u PERL5LIB "$PERL" -MConfig -e '
+        printf "%vd\n%s\n%s\n%s\ncf_time=%s\n%s", $^V, $Config{archlibexp},
+            $Config{cc}, $Config{make} || "make", $Config{cf_time}, Config::myconfig()' 2>&1); then
+    die "$PERL -MConfig failed ($(head -n1 <<<"$PERL_INFO")); is it a working perl?"
+fi
+PERL_VERSION=$(sed -n 1p <<<"$PERL_INFO")
+PERL_ARCHLIB=$(sed -n 2p <<<"$PERL_INFO")
+PERL_CC=$(sed -n 3p <<<"$PERL_INFO")
+PERL_MAKE=$(sed -n 4p <<<"$PERL_INFO")
+[[ "$PERL_VERSION" =~ ^5\.[0-9]+\.[0-9]+$ && -n "$PERL_ARCHLIB" && -n "$PERL_CC" ]] ||
+    die "$PERL does not report a perl 5 version and its %Config (got '$(head -n1 <<<"$PERL_INFO")'); is it a perl binary?"
+
+MEMTRACE_HOME=${MEMTRACE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/devel-memtrace}
+mkdir -p "$MEMTRACE_HOME"
+MEMTRACE_HOME=$(cd "$MEMTRACE_HOME" && pwd)
+LOG_DIR=$MEMTRACE_HOME/logs
+SRC_DIR=$MEMTRACE_HOME/src
+MEMTRACE_APT_DIR=$MEMTRACE_HOME/apt-test-leaktrace
+mkdir -p "$LOG_DIR" "$SRC_DIR" "$MEMTRACE_HOME/test-leaktrace" "$MEMTRACE_HOME/locks"
+
+# shellcheck source-path=SCRIPTDIR source=debian-source.sh
+. "$HERE/debian-source.sh"
+
+# ---------------------------------------------------------------------------
+# The source: the newest complete unpack in the cache, else fetched from
+# Debian. Sets SRC_VERSION and SRC_TREE.
+
+# find_cached_source: set SRC_VERSION/SRC_TREE from the cache, or return 1.
+find_cached_source() {
+    local stamps stamp
+    stamps=("$SRC_DIR/${SRC_PKG}"_*/"$STAMP_NAME")
+    [[ -f "${stamps[0]}" ]] || return 1
+    stamp=$(printf '%s\n' "${stamps[@]}" | sort -V | tail -n1)
+    SRC_VERSION=$(sed -n 's/^version: //p' "$stamp")
+    SRC_TREE=$(sed -n 's/^tree: //p' "$stamp")
+    [[ -n "$SRC_VERSION" && -f "$SRC_TREE/Makefile.PL" ]]
+}
+
+# One lock (fd 8) for fetching and building. The private apt state is this
+# script's own (not memtrace-perl.sh's $MEMTRACE_HOME/apt), so a perl build,
+# which holds that one's lock for minutes, does not hold this one up.
+take_lock() {
+    [[ ${LOCKED:-0} == 1 ]] && return 0
+    exec 8>"$MEMTRACE_HOME/locks/test-leaktrace.lock"
+    if ! flock -n 8; then
+        say "waiting for another Test::LeakTrace fetch/build to finish (lock: $MEMTRACE_HOME/locks/test-leaktrace.lock)"
+        flock 8
+    fi
+    LOCKED=1
+}
+
+fetch_source() {
+    command -v apt-get >/dev/null ||
+        die "apt-get not found, so the $SRC_PKG source cannot be fetched from Debian"
+    local log=$LOG_DIR/$SRC_PKG-source-fetch.log
+    local dl=$SRC_DIR/$SRC_PKG.download.$$ dest top
+    : >"$log"
+    debian_fetch_source "$SRC_PKG" "$dl" "$log"
+    top=$(find "$dl" -mindepth 1 -maxdepth 1 -type d)
+    [[ -n "$top" && $(wc -l <<<"$top") == 1 && -f "$top/Makefile.PL" ]] || {
+        echo "(apt-get source $SRC_PKG=$DEBIAN_SOURCE_VERSION left no single source directory with a Makefile.PL in $dl)" >>"$log"
+        fail_log "$log" "unpacking $SRC_PKG=$DEBIAN_SOURCE_VERSION"
+    }
+    dest=$SRC_DIR/${SRC_PKG}_${DEBIAN_SOURCE_VERSION//[^A-Za-z0-9.+~-]/_}
+    rm -rf "$dest"
+    mv "$dl" "$dest"
+    printf 'package: %s\nversion: %s\ntree: %s\nfetched: %s\n' "$SRC_PKG" "$DEBIAN_SOURCE_VERSION" \
+        "$dest/$(basename "$top")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dest/$STAMP_NAME"
+    say "$SRC_PKG $DEBIAN_SOURCE_VERSION unpacked in $dest/$(basename "$top")"
+}
+
+if ! find_cached_source; then
+    take_lock
+    if ! find_cached_source; then
+        if ! command -v dpkg-source >/dev/null; then
+            say "dpkg-source (dpkg-dev) is missing, and apt-get source needs it"
+            "$HERE/install-deps.sh"
+        fi
+        fetch_source
+        find_cached_source || die "the $SRC_PKG source fetched into $SRC_DIR is incomplete; remove $SRC_DIR/${SRC_PKG}_* and retry"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# The cache entry for this perl and source.
+
+KEY=$(printf '%s\n' "perl=$PERL" "real=$PERL_REAL" "$PERL_INFO" "source=$SRC_PKG=$SRC_VERSION" | sha256sum | cut -c1-10)
+NAME=Test-LeakTrace-${SRC_VERSION//[^A-Za-z0-9.+~-]/_}-perl-$PERL_VERSION-$KEY
+DIR=$MEMTRACE_HOME/test-leaktrace/$NAME
+TREE=$DIR/src
+BLIB=$TREE/blib
+STAMP=$DIR/$STAMP_NAME
+
+# finish: print the test-suite warning (if any) and the blib directory.
+finish() {
+    local tests
+    tests=$(sed -n 's/^tests: //p' "$STAMP")
+    if [[ "$tests" != pass* ]]; then
+        echo "warning: Test::LeakTrace's own 'make test' failed on $PERL ($tests); see $(sed -n 's/^test_log: //p' "$STAMP")" >&2
+    fi
+    echo "$BLIB"
+    exit 0
+}
+
+is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
+
+is_complete && finish
+
+take_lock
+is_complete && finish   # someone else built it while we waited
+
+# ---------------------------------------------------------------------------
+# Build tools and headers.
+
+cc_cmd=${PERL_CC%% *}
+if ! command -v "$PERL_MAKE" >/dev/null || ! command -v "$cc_cmd" >/dev/null; then
+    say "$PERL_MAKE or $cc_cmd (the compiler $PERL was built with) is missing; installing build tools"
+    "$HERE/install-deps.sh"
+    command -v "$PERL_MAKE" >/dev/null || die "'$PERL_MAKE' is still not on PATH; install it to build XS modules for $PERL"
+    command -v "$cc_cmd" >/dev/null || die "'$cc_cmd' (\$Config{cc} of $PERL) is still not on PATH; install it to build XS modules for $PERL"
+fi
+[[ -f "$PERL_ARCHLIB/CORE/perl.h" ]] ||
+    die "$PERL has no headers ($PERL_ARCHLIB/CORE/perl.h is missing), so XS modules cannot be built for it (for Debian's perl: apt-get install libperl5.36)"
+env -u PERL5OPT -u PERL5LIB "$PERL" -MExtUtils::MakeMaker -e1 2>/dev/null ||
+    die "$PERL has no ExtUtils::MakeMaker, so Makefile.PL cannot run (for Debian's perl: apt-get install perl)"
+
+# ---------------------------------------------------------------------------
+# Build and test, in the cache entry itself; the stamp, written last, marks
+# it complete.
+
+# A build must not see the caller's module paths or options, only PERL's own.
+BUILD_ENV=(env -u PERL5OPT -u PERL5LIB -u PERLLIB -u PERL_MM_OPT -u PERL_MB_OPT
+    -u PERL_LOCAL_LIB_ROOT -u PERL_CORE -u HARNESS_OPTIONS -u TEST_FILES)
+
+# step LOG WHAT CMD...: run CMD in TREE, all output into LOG.
+step() {
+    local log=$1 what=$2
+    shift 2
+    (cd "$TREE" && exec "${BUILD_ENV[@]}" "$@") </dev/null >"$log" 2>&1 || fail_log "$log" "$what"
+}
+
+start=$SECONDS
+rm -rf "$DIR"
+mkdir -p "$DIR"
+cp -a "$SRC_TREE" "$TREE"
+say "building Test::LeakTrace ($SRC_PKG $SRC_VERSION) for $PERL (perl $PERL_VERSION) in $TREE"
+step "$LOG_DIR/$NAME-configure.log" "'perl Makefile.PL' of Test::LeakTrace for $PERL" "$PERL" Makefile.PL
+step "$LOG_DIR/$NAME-make.log" "'make' of Test::LeakTrace for $PERL" "$PERL_MAKE"
+[[ -d "$BLIB/arch" && -d "$BLIB/lib" ]] ||
+    die "'make' of Test::LeakTrace left no $BLIB/{arch,lib}; see $LOG_DIR/$NAME-make.log"
+
+TEST_LOG=$LOG_DIR/$NAME-test.log
+say "running Test::LeakTrace's own test suite (log: $TEST_LOG)"
+if (cd "$TREE" && exec "${BUILD_ENV[@]}" "$PERL_MAKE" test) </dev/null >"$TEST_LOG" 2>&1; then
+    TESTS="pass ($(sed -n 's/^Files=\([0-9]*\), Tests=\([0-9]*\),.*/\1 files, \2 tests/p' "$TEST_LOG"))"
+else
+    # Test::Harness's summary: "t/foo.t (Wstat: 256 ... Failed: 1)" then
+    # "  Failed test:  3" lines.
+    failed=$(awk '/^Test Summary Report/ {s = 1; next}
+                  s && /^[^ ].* \(Wstat: / {printf "%s%s", sep, $1; sep = ", "}
+                  s && /^ +Failed tests?: / {sub(/^ +Failed tests?: +/, ""); printf " #%s", $0}
+                  s && /^ +Parse errors: / {printf " (parse errors)"}' "$TEST_LOG")
+    TESTS="FAIL: ${failed:-make test failed before any test summary}"
+fi
+
+{
+    echo "perl: $PERL"
+    echo "perl_real: $PERL_REAL"
+    echo "perl_version: $PERL_VERSION"
+    echo "source: $SRC_PKG $SRC_VERSION ($SRC_TREE)"
+    echo "blib: $BLIB"
+    echo "tests: $TESTS"
+    echo "test_log: $TEST_LOG"
+    echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+} >"$STAMP.tmp"
+mv "$STAMP.tmp" "$STAMP"
+say "Test::LeakTrace built for $PERL in $((SECONDS - start))s; its tests: $TESTS"
+finish
