@@ -717,6 +717,97 @@ XS_INTERNAL(XS_Devel__MemTrace__sv_refs)
     XSRETURN(1);
 }
 
+/* The start of the C buffer a live SV keeps its value in (string, array
+ * or hash buckets), or 0: what Newx/Renew may have allocated for it. */
+static UV
+body_buffer(pTHX_ const SV *sv)
+{
+    switch (SvTYPE(sv)) {
+    case SVt_PVAV:
+        return PTR2UV(AvALLOC((const AV *)sv));
+    case SVt_PVHV:
+        return PTR2UV(HvARRAY((const HV *)sv));
+    case SVt_PV:
+    case SVt_PVIV:
+    case SVt_PVNV:
+    case SVt_PVMG:
+    case SVt_PVLV:
+        if (!SvROK(sv) && SvPVX_const(sv) && SvLEN(sv)) {
+            STRLEN offset = 0;
+            if (SvOOK(sv))
+                SvOOK_offset(sv, offset);
+            return PTR2UV(SvPVX_const(sv)) - offset;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int
+compare_uv(const void *a, const void *b)
+{
+    const UV x = *(const UV *)a, y = *(const UV *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* For each address, the live SV of this interpreter whose value buffer it
+ * is (its address), or 0. One walk of the arenas for all of them. */
+XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
+{
+    dXSARGS;
+    AV *addresses, *owners_av;
+    SSize_t i, n, unique;
+    UV *sorted, *owners;
+    SV *sva;
+    if (items != 1 || !SvROK(ST(0)) || SvTYPE(SvRV(ST(0))) != SVt_PVAV)
+        croak_xs_usage(cv, "\\@addresses");
+    addresses = (AV *)SvRV(ST(0));
+    n = av_top_index(addresses) + 1;
+    sorted = (UV *)calloc(n ? (size_t)n : 1, sizeof(UV));
+    owners = (UV *)calloc(n ? (size_t)n : 1, sizeof(UV));
+    if (!sorted || !owners) {
+        free(sorted);
+        free(owners);
+        croak("Devel::MemTrace: out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        SV **address = av_fetch(addresses, i, 0);
+        sorted[i] = address && looks_like_number(*address) ? SvUV(*address) : 0;
+    }
+    qsort(sorted, (size_t)n, sizeof(UV), compare_uv);
+    for (i = 1, unique = n ? 1 : 0; i < n; i++)
+        if (sorted[i] != sorted[unique - 1])
+            sorted[unique++] = sorted[i];
+    for (sva = PL_sv_arenaroot; unique && sva; sva = MUTABLE_SV(SvANY(sva))) {
+        const SV *const svend = &sva[SvREFCNT(sva)];
+        const SV *sv;
+        for (sv = sva + 1; sv < svend; ++sv) {
+            UV buffer;
+            const UV *hit;
+            if (SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv))
+                continue;
+            buffer = body_buffer(aTHX_ sv);
+            if (buffer && (hit = (const UV *)bsearch(&buffer, sorted, (size_t)unique, sizeof(UV), compare_uv)))
+                owners[hit - sorted] = PTR2UV(sv);
+        }
+    }
+    BEGIN_OWN_ALLOCATIONS;
+    owners_av = newAV();
+    av_extend(owners_av, n);
+    for (i = 0; i < n; i++) {
+        SV **address = av_fetch(addresses, i, 0);
+        const UV key = address && looks_like_number(*address) ? SvUV(*address) : 0;
+        const UV *hit = (const UV *)bsearch(&key, sorted, (size_t)unique, sizeof(UV), compare_uv);
+        av_push(owners_av, newSVuv(key && hit ? owners[hit - sorted] : 0));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)owners_av));
+    END_OWN_ALLOCATIONS;
+    free(sorted);
+    free(owners);
+    XSRETURN(1);
+}
+
 /* perl's own sv_dump of the SV at `address`, to perl's debug log (STDERR);
  * returns false, dumping nothing, if no live SV of ours is there. */
 XS_INTERNAL(XS_Devel__MemTrace__sv_dump)
@@ -791,6 +882,7 @@ memtrace_shim_boot(pTHX_ CV *cv)
         { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
         { "Devel::MemTrace::_sv_refs", XS_Devel__MemTrace__sv_refs },
         { "Devel::MemTrace::_sv_dump", XS_Devel__MemTrace__sv_dump },
+        { "Devel::MemTrace::_buffer_owners", XS_Devel__MemTrace__buffer_owners },
     };
     size_t i;
     PERL_UNUSED_VAR(items);
