@@ -113,8 +113,9 @@ Perl line that was running.
 =item *
 
 The block runs at the recorder's speed, not re-walking the SV arenas at
-every statement; and it works under L<Devel::Cover>, which replaces the
-runops loop Test::LeakTrace needs.
+every statement; and it does not use perl's runops loop, which
+L<Devel::Cover> replaces (Test::LeakTrace's C<leaks_cmp_ok> then passes
+without testing anything). Devel::Cover itself has not been tried.
 
 =back
 
