@@ -224,7 +224,11 @@ impl Aggregator {
             None if e.op == Op::Move => {}
             None => {
                 let site = self.site_of(Kind::Mem, e);
-                self.insert(new_key, e, site, e.size, None)
+                // A Renew of a buffer never recorded: it was made before
+                // recording (perl's stacks at startup, or while off), so
+                // growing it is no iteration's leak.
+                let made_before_recording = (e.old != 0).then_some(0);
+                self.insert(new_key, e, site, e.size, made_before_recording)
             }
         }
     }
@@ -452,8 +456,14 @@ mod tests {
     }
 
     #[test]
-    fn renew_of_an_unrecorded_buffer_starts_recording_it() {
+    fn renew_of_an_unrecorded_buffer_starts_recording_it_as_older_than_any_iteration() {
         let mut a = Aggregator::default();
+        let rule = LeakRule {
+            skip: 0,
+            min_age: 0,
+        };
+        a.checkpoint(0, rule);
+        a.checkpoint(0, rule); // now in iteration 2
         a.apply_batch(
             &[
                 ev(Op::Move, 1, 0x2000, 0x1000, 64),
@@ -462,6 +472,8 @@ mod tests {
             ALL_DELIVERED,
         );
         assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
+        // ... as made before recording started, not in this iteration.
+        assert_eq!(a.live[&0x2000].iteration(), 0);
     }
 
     #[test]
