@@ -20,6 +20,7 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 #include "EXTERN.h"
 #include "perl.h"
 #include "XSUB.h"
+#include "perliol.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -324,22 +325,76 @@ walk_arenas(pTHX_ ArenaCounts *c, int by_type)
     }
 }
 
-/* The SV head at `address` if it is a live SV of this interpreter's own
- * arenas, else NULL: addresses come from the recorder (or from Perl code),
- * so they are checked against the arenas before anything reads them. */
-static SV *
-own_live_sv(pTHX_ UV address)
+/* This interpreter's SV arenas, sorted by address. Addresses come from the
+ * recorder (or from Perl code), so each is checked against them before
+ * anything reads the SV head there; sorted, so that checking many costs a
+ * binary search each, not a walk of every arena. */
+typedef struct {
+    UV start, end;
+} ArenaRange;
+
+typedef struct {
+    ArenaRange *ranges; /* malloc'd, not perl's Newx */
+    size_t len;
+} ArenaIndex;
+
+static int
+compare_range(const void *a, const void *b)
 {
-    SV *sva;
+    const UV x = ((const ArenaRange *)a)->start, y = ((const ArenaRange *)b)->start;
+    return x < y ? -1 : x > y;
+}
+
+/* Croaks (having allocated nothing) if out of memory. */
+static void
+arena_index_build(pTHX_ ArenaIndex *ix)
+{
+    const SV *sva;
+    size_t n = 0;
+    for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva)))
+        n++;
+    ix->len = 0;
+    ix->ranges = (ArenaRange *)malloc((n ? n : 1) * sizeof(ArenaRange));
+    if (!ix->ranges)
+        croak("Devel::MemTrace: out of memory indexing the SV arenas");
     for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva))) {
-        const UV start = PTR2UV(sva + 1);
-        const UV end = PTR2UV(sva + SvREFCNT(sva));
-        if (address >= start && address < end && (address - start) % sizeof(SV) == 0) {
-            SV *sv = INT2PTR(SV *, address);
-            return SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv) ? NULL : sv;
-        }
+        ix->ranges[ix->len].start = PTR2UV(sva + 1);
+        ix->ranges[ix->len].end = PTR2UV(sva + SvREFCNT(sva));
+        ix->len++;
     }
-    return NULL;
+    qsort(ix->ranges, ix->len, sizeof(ArenaRange), compare_range);
+}
+
+static void
+arena_index_free(ArenaIndex *ix)
+{
+    free(ix->ranges);
+    ix->ranges = NULL;
+    ix->len = 0;
+}
+
+/* The live SV at `address` in these arenas, or NULL. */
+static SV *
+arena_index_sv(const ArenaIndex *ix, UV address)
+{
+    size_t lo = 0, hi = ix->len;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (ix->ranges[mid].start <= address)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    {
+        const ArenaRange *r = &ix->ranges[lo - 1];
+        SV *sv;
+        if (address >= r->end || (address - r->start) % sizeof(SV) != 0)
+            return NULL;
+        sv = INT2PTR(SV *, address);
+        return SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv) ? NULL : sv;
+    }
 }
 
 /* ---- building return values ------------------------------------------------ */
@@ -688,45 +743,120 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     XSRETURN(1);
 }
 
+/* The integers in the array `arg` refers to, malloc'd (free them), and
+ * their number; croaks first, with nothing allocated, on anything else. */
+static UV *
+address_list(pTHX_ CV *cv, SV *arg, SSize_t *len)
+{
+    AV *av;
+    SSize_t i, n;
+    UV *out;
+    if (!SvROK(arg) || SvTYPE(SvRV(arg)) != SVt_PVAV)
+        croak_xs_usage(cv, "\\@addresses");
+    av = (AV *)SvRV(arg);
+    n = av_top_index(av) + 1;
+    for (i = 0; i < n; i++) {
+        SV **address = av_fetch(av, i, 0);
+        if (!address || !looks_like_number(*address))
+            croak("Devel::MemTrace: %s needs addresses (integers), not '%" SVf "'",
+                  GvNAME(CvGV(cv)), SVfARG(address ? *address : &PL_sv_undef));
+    }
+    out = (UV *)malloc((n ? (size_t)n : 1) * sizeof(UV));
+    if (!out)
+        croak("Devel::MemTrace: out of memory");
+    for (i = 0; i < n; i++)
+        out[i] = SvUV(*av_fetch(av, i, 0));
+    *len = n;
+    return out;
+}
+
 /* References to the SVs at the given addresses (undef where there is no
  * live SV of this interpreter): what Test::MemTrace's leaked_refs returns. */
 XS_INTERNAL(XS_Devel__MemTrace__sv_refs)
 {
     dXSARGS;
-    AV *addresses, *refs;
-    SSize_t i, last;
-    if (items != 1 || !SvROK(ST(0)) || SvTYPE(SvRV(ST(0))) != SVt_PVAV)
+    ArenaIndex ix;
+    AV *refs;
+    SSize_t i, n;
+    UV *addresses;
+    if (items != 1)
         croak_xs_usage(cv, "\\@addresses");
-    addresses = (AV *)SvRV(ST(0));
-    last = av_top_index(addresses);
-    for (i = 0; i <= last; i++) {
-        SV **address = av_fetch(addresses, i, 0);
-        if (!address || !looks_like_number(*address))
-            croak("Devel::MemTrace: _sv_refs needs addresses (integers), not '%" SVf "'",
-                  SVfARG(address ? *address : &PL_sv_undef));
-    }
+    addresses = address_list(aTHX_ cv, ST(0), &n);
+    arena_index_build(aTHX_ &ix);
     BEGIN_OWN_ALLOCATIONS;
     refs = newAV();
-    av_extend(refs, last);
-    for (i = 0; i <= last; i++) {
-        SV *sv = own_live_sv(aTHX_ SvUV(*av_fetch(addresses, i, 0)));
+    av_extend(refs, n);
+    for (i = 0; i < n; i++) {
+        SV *sv = arena_index_sv(&ix, addresses[i]);
         av_push(refs, sv ? newRV_inc(sv) : newSV(0));
     }
     ST(0) = sv_2mortal(newRV_noinc((SV *)refs));
     END_OWN_ALLOCATIONS;
+    arena_index_free(&ix);
+    free(addresses);
     XSRETURN(1);
 }
 
-/* The start of the C buffer a live SV keeps its value in (string, array
- * or hash buckets), or 0: what Newx/Renew may have allocated for it. */
-static UV
-body_buffer(pTHX_ const SV *sv)
+/* For each address: 0 if no live SV of this interpreter is there, 2 if it
+ * is a `my` variable out of scope (SvPADSTALE: the fresh SV perl puts in a
+ * pad when the old one is still referenced, waiting for the next call),
+ * else 1. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_states)
 {
+    dXSARGS;
+    ArenaIndex ix;
+    AV *states;
+    SSize_t i, n;
+    UV *addresses;
+    if (items != 1)
+        croak_xs_usage(cv, "\\@addresses");
+    addresses = address_list(aTHX_ cv, ST(0), &n);
+    arena_index_build(aTHX_ &ix);
+    BEGIN_OWN_ALLOCATIONS;
+    states = newAV();
+    av_extend(states, n);
+    for (i = 0; i < n; i++) {
+        const SV *sv = arena_index_sv(&ix, addresses[i]);
+        av_push(states, newSViv(!sv ? 0 : SvPADSTALE(sv) ? 2 : 1));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)states));
+    END_OWN_ALLOCATIONS;
+    arena_index_free(&ix);
+    free(addresses);
+    XSRETURN(1);
+}
+
+/* The buffers of a handle's buffered layers (:perlio, :crlf): the 8 KiB
+ * that perlio.c Newx'es on first use of STDOUT belongs to STDOUT. */
+static size_t
+io_buffers(pTHX_ PerlIO *f, UV *out, size_t cap)
+{
+    size_t n = 0;
+    for (; PerlIOValid(f) && n < cap; f = PerlIONext(f)) {
+        const PerlIOl *layer = PerlIOBase(f);
+        if ((layer->tab == &PerlIO_perlio || layer->tab == &PerlIO_crlf)
+            && ((const PerlIOBuf *)layer)->buf)
+            out[n++] = PTR2UV(((const PerlIOBuf *)layer)->buf);
+    }
+    return n;
+}
+
+#define MAX_BODY_BUFFERS 6
+
+/* The C buffers a live SV keeps its value in (its string, array, hash
+ * buckets, a regexp's capture offsets and copied subject, a handle's I/O
+ * buffers): what Newx/Renew allocated for it. Returns how many. */
+static size_t
+body_buffers(pTHX_ const SV *sv, UV out[MAX_BODY_BUFFERS])
+{
+    size_t n = 0;
     switch (SvTYPE(sv)) {
     case SVt_PVAV:
-        return PTR2UV(AvALLOC((const AV *)sv));
+        out[n++] = PTR2UV(AvALLOC((const AV *)sv));
+        break;
     case SVt_PVHV:
-        return PTR2UV(HvARRAY((const HV *)sv));
+        out[n++] = PTR2UV(HvARRAY((const HV *)sv));
+        break;
     case SVt_PV:
     case SVt_PVIV:
     case SVt_PVNV:
@@ -736,12 +866,25 @@ body_buffer(pTHX_ const SV *sv)
             STRLEN offset = 0;
             if (SvOOK(sv))
                 SvOOK_offset(sv, offset);
-            return PTR2UV(SvPVX_const(sv)) - offset;
+            out[n++] = PTR2UV(SvPVX_const(sv)) - offset;
         }
-        return 0;
-    default:
-        return 0;
+        break;
+    case SVt_REGEXP: {
+        const struct regexp *rx = ReANY((const REGEXP *)sv);
+        out[n++] = PTR2UV(rx->offs);
+        if (RXp_MATCH_COPIED(rx))
+            out[n++] = PTR2UV(rx->subbeg);
+        break;
     }
+    case SVt_PVIO:
+        n += io_buffers(aTHX_ IoIFP((const IO *)sv), out + n, 2);
+        if (IoOFP((const IO *)sv) != IoIFP((const IO *)sv))
+            n += io_buffers(aTHX_ IoOFP((const IO *)sv), out + n, 2);
+        break;
+    default:
+        break;
+    }
+    return n;
 }
 
 static int
@@ -752,29 +895,26 @@ compare_uv(const void *a, const void *b)
 }
 
 /* For each address, the live SV of this interpreter whose value buffer it
- * is (its address), or 0. One walk of the arenas for all of them. */
+ * is (the SV's address), or 0. One walk of the arenas for all of them. */
 XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
 {
     dXSARGS;
-    AV *addresses, *owners_av;
+    AV *owners_av;
     SSize_t i, n, unique;
-    UV *sorted, *owners;
+    UV *addresses, *sorted, *owners;
     SV *sva;
-    if (items != 1 || !SvROK(ST(0)) || SvTYPE(SvRV(ST(0))) != SVt_PVAV)
+    if (items != 1)
         croak_xs_usage(cv, "\\@addresses");
-    addresses = (AV *)SvRV(ST(0));
-    n = av_top_index(addresses) + 1;
-    sorted = (UV *)calloc(n ? (size_t)n : 1, sizeof(UV));
+    addresses = address_list(aTHX_ cv, ST(0), &n);
+    sorted = (UV *)malloc((n ? (size_t)n : 1) * sizeof(UV));
     owners = (UV *)calloc(n ? (size_t)n : 1, sizeof(UV));
     if (!sorted || !owners) {
+        free(addresses);
         free(sorted);
         free(owners);
         croak("Devel::MemTrace: out of memory");
     }
-    for (i = 0; i < n; i++) {
-        SV **address = av_fetch(addresses, i, 0);
-        sorted[i] = address && looks_like_number(*address) ? SvUV(*address) : 0;
-    }
+    memcpy(sorted, addresses, (size_t)n * sizeof(UV));
     qsort(sorted, (size_t)n, sizeof(UV), compare_uv);
     for (i = 1, unique = n ? 1 : 0; i < n; i++)
         if (sorted[i] != sorted[unique - 1])
@@ -783,26 +923,30 @@ XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
         const SV *const svend = &sva[SvREFCNT(sva)];
         const SV *sv;
         for (sv = sva + 1; sv < svend; ++sv) {
-            UV buffer;
-            const UV *hit;
+            UV buffers[MAX_BODY_BUFFERS];
+            size_t j, nbuf;
             if (SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv))
                 continue;
-            buffer = body_buffer(aTHX_ sv);
-            if (buffer && (hit = (const UV *)bsearch(&buffer, sorted, (size_t)unique, sizeof(UV), compare_uv)))
-                owners[hit - sorted] = PTR2UV(sv);
+            nbuf = body_buffers(aTHX_ sv, buffers);
+            for (j = 0; j < nbuf; j++) {
+                const UV *hit;
+                if (buffers[j] && (hit = (const UV *)bsearch(&buffers[j], sorted, (size_t)unique,
+                                                              sizeof(UV), compare_uv)))
+                    owners[hit - sorted] = PTR2UV(sv);
+            }
         }
     }
     BEGIN_OWN_ALLOCATIONS;
     owners_av = newAV();
     av_extend(owners_av, n);
     for (i = 0; i < n; i++) {
-        SV **address = av_fetch(addresses, i, 0);
-        const UV key = address && looks_like_number(*address) ? SvUV(*address) : 0;
-        const UV *hit = (const UV *)bsearch(&key, sorted, (size_t)unique, sizeof(UV), compare_uv);
-        av_push(owners_av, newSVuv(key && hit ? owners[hit - sorted] : 0));
+        const UV *hit = (const UV *)bsearch(&addresses[i], sorted, (size_t)unique, sizeof(UV),
+                                            compare_uv);
+        av_push(owners_av, newSVuv(addresses[i] && hit ? owners[hit - sorted] : 0));
     }
     ST(0) = sv_2mortal(newRV_noinc((SV *)owners_av));
     END_OWN_ALLOCATIONS;
+    free(addresses);
     free(sorted);
     free(owners);
     XSRETURN(1);
@@ -813,10 +957,13 @@ XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
 XS_INTERNAL(XS_Devel__MemTrace__sv_dump)
 {
     dXSARGS;
+    ArenaIndex ix;
     SV *sv;
     if (items != 1 || !looks_like_number(ST(0)))
         croak_xs_usage(cv, "address");
-    sv = own_live_sv(aTHX_ SvUV(ST(0)));
+    arena_index_build(aTHX_ &ix);
+    sv = arena_index_sv(&ix, SvUV(ST(0)));
+    arena_index_free(&ix);
     if (sv) {
         BEGIN_OWN_ALLOCATIONS;
         sv_dump(sv);
@@ -882,6 +1029,7 @@ memtrace_shim_boot(pTHX_ CV *cv)
         { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
         { "Devel::MemTrace::_sv_refs", XS_Devel__MemTrace__sv_refs },
         { "Devel::MemTrace::_sv_dump", XS_Devel__MemTrace__sv_dump },
+        { "Devel::MemTrace::_sv_states", XS_Devel__MemTrace__sv_states },
         { "Devel::MemTrace::_buffer_owners", XS_Devel__MemTrace__buffer_owners },
     };
     size_t i;
