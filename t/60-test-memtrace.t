@@ -30,7 +30,16 @@ my $SV_HEAD = 2 * $Config{ptrsize} + 8;    # sizeof(SV): the bytes of a bodiless
 my @SOURCE  = split /\n/, slurp($FILE);
 
 # The planted leaks, one statement each, and clean work.
-our (@Kept, %Cache);
+our (@Kept, %Cache, $Last);
+use JSON::PP ();
+{
+    package Client;
+    sub new     { return bless {}, shift }
+    sub request { my ($self) = @_; $self->{last_response} = { status => 200, body => 'x' x 50 }; 200 }
+}
+my $Client = Client->new;
+sub make_counter  { my $n = 0; return sub { $n++ } }
+sub lexical_array { my @a = (1, 2, 3); return \@a }
 sub make_cycle   { my $h = {}; $h->{self} = $h; return }                   # LINE: cycle
 sub leak_svs     { Leaky::leak_sv() for 1 .. 2; return }                  # LINE: leak_sv
 sub leak_buffers { Leaky::leak_buffer(100) for 1 .. 3; return }           # LINE: leak_buffer
@@ -56,6 +65,21 @@ my %CLEAN = (
         return length $str;
     },
     'a cache filled on the first run' => \&fill_cache,
+    # What a run keeps only until the next run replaces it.
+    'an object that remembers its last response' => sub { $Client->request },
+    'a global replaced on every call' => sub { $Last = [ 1, 2, 3 ] },
+    # A `my` variable perl re-creates in the pad when the old one is kept.
+    'a closure factory' => sub { my $counter = make_counter(); $counter->() },
+    'a reference to a lexical array returned' => sub { my $r = lexical_array(); scalar @$r },
+    # A regexp's capture buffer, swapped by each match.
+    'captures in a loop' => sub { my @d; push @d, $1 while "a1b2c3" =~ /(\d)/g; scalar @d },
+    'JSON::PP decode and encode' => sub {
+        my $data = JSON::PP->new->canonical->decode('{"a":[1,2,{"b":"c"}],"d":null}');
+        JSON::PP->new->canonical->encode($data);
+    },
+    # perl's temporaries stack, made at startup, grows (a Renew of a buffer
+    # the recorder never saw).
+    'a temporaries stack grown' => sub { my @x = map { [$_] } 1 .. 50_000; scalar @x },
 );
 
 # The events of running $code, under Test2's intercept: the Ok events, the

@@ -132,6 +132,8 @@ use warnings;
 use Leaky;
 my $total = 0;
 $total += Leaky::temp_buffer(50) + Leaky::make_sv(2) for 1 .. 3;
+print "total $total\n";    # STDOUT's buffer is STDOUT's
+printf STDERR "%s", '';
 exit 0;
 PERL
     my $run = run_perl('-MTest::MemTrace::Script', $clean);

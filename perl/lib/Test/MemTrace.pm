@@ -258,13 +258,14 @@ sub _require_recorder {
 sub _close_iteration { return Devel::MemTrace::_checkpoint(0, 0)->{iteration} }
 
 # Runs $block $warmup times in one iteration, then $runs times in one
-# iteration each, recording; returns the first and last measured iteration.
-# Each call of the block is a statement of its own, and the next statement
-# frees its temporaries before the iteration is closed.
+# iteration each, then $flush times in one more, recording; returns the
+# first and last measured iteration. Each call of the block is a statement
+# of its own, and the next statement frees its temporaries before the
+# iteration is closed.
 our $Measuring = 0;    # true while a block is under test (they do not nest)
 
 sub _measure {
-    my ($block, $warmup, $runs) = @_;
+    my ($block, $warmup, $runs, $flush) = @_;
     Carp::croak('Test::MemTrace: a block under test cannot itself run a'
         . ' Test::MemTrace check (they do not nest)') if $Measuring;
     local $Measuring = 1;
@@ -284,6 +285,12 @@ sub _measure {
                 $block->();
                 _close_iteration();
             }
+            if ($flush) {
+                for (1 .. $flush) {
+                    $block->();
+                }
+                _close_iteration();
+            }
             1;
         };
         $error = $@;
@@ -295,31 +302,41 @@ sub _measure {
 }
 
 # The leaks made in iterations $first..$last (closed), as
-# Devel::MemTrace::leaks returns them, SVs first.
+# Devel::MemTrace::leaks returns them, SVs first; what is not a leak of its
+# own is left out (see _without_parts_of_others).
 sub _leaks_of {
     my ($first, $last, $settings) = @_;
     my $leaks = Devel::MemTrace::_leaks($first - 1, 0);
-    return _without_variables_storage(grep {
+    return _without_parts_of_others(grep {
         $_->{iteration} >= $first && $_->{iteration} <= $last && _counted($_, $settings)
     } @$leaks);
 }
 
-# A C buffer that holds the value of an SV older than the leaks (a `my`
-# variable's string or array storage, which perl keeps for the sub's next
-# call; a global array's element storage) is that variable's, not a leak:
-# the SVs stored in it are counted instead.
-sub _without_variables_storage {
+# Two kinds of live allocation are not leaks of their own, as
+# Test::LeakTrace counts:
+#  - a `my` variable out of scope (SvPADSTALE): the fresh SV perl puts in a
+#    sub's pad when the old one is still referenced (a closure, a returned
+#    \@array), waiting for the next call;
+#  - a C buffer that holds a live SV's value (its string, array, hash
+#    buckets, a regexp's captures, a handle's I/O buffer): part of that SV,
+#    counted with it if it leaked, and the variable's storage, kept for its
+#    next use, if not.
+sub _without_parts_of_others {
     my @leaks = @_;
-    my @mem = grep { $_->{kind} eq 'mem' } @leaks;
-    return @leaks unless @mem;
-    my %leaked_sv = map { $_->{address} => 1 } grep { $_->{kind} eq 'sv' } @leaks;
-    my $owners = Devel::MemTrace::_buffer_owners([ map { $_->{address} } @mem ]);
-    my %variables_storage;
-    for my $i (0 .. $#mem) {
-        my $owner = $owners->[$i];
-        $variables_storage{ $mem[$i]{address} } = 1 if $owner && !$leaked_sv{$owner};
+    my @sv = grep { $_->{kind} eq 'sv' } @leaks;
+    my %stale;
+    if (@sv) {
+        my $states = Devel::MemTrace::_sv_states([ map { $_->{address} } @sv ]);
+        $stale{ $sv[$_]{address} } = 1 for grep { $states->[$_] == 2 } 0 .. $#sv;
     }
-    return grep { $_->{kind} ne 'mem' || !$variables_storage{ $_->{address} } } @leaks;
+    my @mem = grep { $_->{kind} eq 'mem' } @leaks;
+    my %owned;
+    if (@mem) {
+        my $owners = Devel::MemTrace::_buffer_owners([ map { $_->{address} } @mem ]);
+        $owned{ $mem[$_]{address} } = 1 for grep { $owners->[$_] } 0 .. $#mem;
+    }
+    return grep { $_->{kind} eq 'sv' ? !$stale{ $_->{address} } : !$owned{ $_->{address} } }
+      @leaks;
 }
 
 sub _counted {
@@ -346,11 +363,11 @@ sub _info_of {
 sub _single_run_leaks {
     my ($function, $block, $warmup, $want) = @_;
     warnings::warnif(void => "Useless use of $function() in void context")
-      if !defined $want && $function ne 'leaktrace';
+      if !defined $want && ($function eq 'leaked_info' || $function eq 'leaked_refs');
     _check_block($function, $block);
     _require_recorder($function);
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $warmup, 1);
+    my ($first, $last) = _measure($block, $warmup, 1, 0);
     return _leaks_of($first, $last, $settings);
 }
 
@@ -402,7 +419,7 @@ allocations unless C<SV_ONLY>.
 
 sub leaked_count(&) {
     my ($block) = @_;
-    return scalar(my @leaks = _single_run_leaks('leaked_count', $block, 0, wantarray));
+    return scalar(my @leaks = _single_run_leaks('leaked_count', $block, 0, 0));
 }
 
 =head2 leaktrace
@@ -465,8 +482,14 @@ sub count_sv {
     leaks_cmp_ok { BLOCK } $op, $count, $description;
 
 Runs the block once to warm up (fill caches, load modules), then once more,
-and compares the number of leaks of that second run with C<$count> using
-C<$op>, one of C<< < <= == != >= > >>. The test's name gets
+measured, then once more again, and compares the number of leaks of the
+measured run with C<$count> using C<$op>, one of C<< < <= == != >= > >>.
+A leak of the measured run is what it allocated and is still live after
+the third run: what a run keeps only until the next one replaces it (an
+object's last response, a global set on every call, a regexp's capture
+buffer) is not a leak, as in Test::LeakTrace, which counts the change in
+live SVs. So the block runs three times, where Test::LeakTrace runs it
+twice. The test's name gets
 C<(leaks GOT OP COUNT)> appended. On failure, C<diag> lists each leak site:
 what leaked (SV type or C type), how many and how many bytes, the Perl
 C<at FILE line N> and sub, the C site, and the source line.
@@ -506,17 +529,24 @@ sub _leaks_cmp {
             . " non-negative integer, not " . _describe($expected));
     }
     my $tb = _builder();    # loads Test::Builder, which sets its $Level
+    # (Raised only around the test itself: not for the block's own tests.)
     # One more frame than the public function: this one.
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    return _skip($tb, $description) if defined $Unavailable;
+    if (defined $Unavailable) {
+        local $Test::Builder::Level = $Test::Builder::Level + 1;
+        return _skip($tb, $description);
+    }
 
+    # Warm up; measure one run; then one more run, which replaces what the
+    # measured run only kept until the next call (the last response, a
+    # regexp's capture buffer): what is still live after it leaked.
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, 1, 1);
+    my ($first, $last) = _measure($block, 1, 1, 1);
     my @leaks = _leaks_of($first, $last, $settings);
     my $got = @leaks;
 
     my $summary = sprintf 'leaks %d %-2s %d', $got, $op, $expected;
     my $name = defined $description ? "$description ($summary)" : $summary;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
     my $ok = $tb->cmp_ok($got, $op, $expected, $name);
     $tb->diag(join "\n", _site_lines(_group(\@leaks), 1)) unless $ok;
     return $ok;
@@ -610,12 +640,12 @@ sub growth_info(&) {
 sub _growth {
     my ($function, $block) = @_;
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $settings->{warmup}, $settings->{runs});
+    my ($first, $last) = _measure($block, $settings->{warmup}, $settings->{runs}, 0);
     my @growing;
-    for my $site (@{ Devel::MemTrace::_leak_sites($first - 1, 0) }) {
+    for my $site (_merge_string_evals(Devel::MemTrace::_leak_sites($first - 1, 0))) {
         next if $settings->{sv_only} && $site->{kind} ne 'sv';
         next if $site->{kind} eq 'sv' && ($site->{type} // '') eq 'OTHER_THREAD';
-        my @runs = @{ $site->{per_iteration} }[ 0 .. $last - $first ];
+        my @runs = map { $_ // 0 } @{ $site->{per_iteration} }[ 0 .. $last - $first ];
         next if grep { !$_ } @runs;
         my ($fewest) = sort { $a <=> $b } @runs;
         $site->{per_iteration} = \@runs;
@@ -623,6 +653,40 @@ sub _growth {
         push @growing, $site;
     }
     return (\@growing, $settings);
+}
+
+# Each run of a string eval compiles a new "(eval N)": the same line of it
+# is one site for growth, whatever N is.
+sub _merge_string_evals {
+    my ($sites) = @_;
+    my (%merged, @order);
+    for my $site (@$sites) {
+        my $file = $site->{file} // '';
+        if ($file !~ /\A\(eval \d+\)/) {
+            push @order, $site;
+            next;
+        }
+        (my $any_eval = $file) =~ s/\A\(eval \d+\)/(eval)/;
+        my $key = join "\0", map { $_ // '' } $site->{kind}, $any_eval,
+          @{$site}{qw(line sub c_file c_line c_func)};
+        my $into = $merged{$key};
+        unless ($into) {
+            $merged{$key} = { %$site, file => $any_eval, types => { %{ $site->{types} } },
+                              per_iteration => [ @{ $site->{per_iteration} } ] };
+            push @order, $merged{$key};
+            next;
+        }
+        $into->{count} += $site->{count};
+        $into->{bytes} += $site->{bytes};
+        $into->{types}{$_} += $site->{types}{$_} for keys %{ $site->{types} };
+        $into->{per_iteration}[$_] += $site->{per_iteration}[$_]
+          for 0 .. $#{ $site->{per_iteration} };
+    }
+    for my $site (values %merged) {
+        my $types = $site->{types};
+        ($site->{type}) = sort { $types->{$b} <=> $types->{$a} || $a cmp $b } keys %$types;
+    }
+    return @order;
 }
 
 # ---------------------------------------------------------------------------
@@ -795,6 +859,26 @@ is the change in the number of live SVs, which can be negative.
 
 =item *
 
+What leaked is what was made and is still live, not the change in the
+number of live SVs; C<leaks_cmp_ok> runs the block a third time so that
+what one run replaces of the previous one's is not counted (see
+L</leaks_cmp_ok>). As in Test::LeakTrace, a C<my> variable out of scope
+(C<SvPADSTALE>) is not a leak; nor is a C buffer that holds a live SV's
+value (a leaked hash's bucket array is part of the hash, a variable's kept
+string buffer is the variable's).
+
+=item *
+
+Only the numeric operators C<< < <= == != >= > >> and integer counts are
+accepted by C<leaks_cmp_ok>; Test::Builder's C<cmp_ok> takes any.
+
+=item *
+
+C<leaktrace> names perl's SV type (C<UNDEF>, C<IV>, C<PV>, C<HASH>, ...)
+where Test::LeakTrace names the C<ref> type (C<SCALAR>, C<HASH>, ...).
+
+=item *
+
 L</leaked_info> entries have a fourth element with the details.
 
 =item *
@@ -805,6 +889,30 @@ memory, and the mode C<-sites> groups leaks by site.
 =item *
 
 On a perl without the recorder the assertions skip; they never pass.
+
+=back
+
+=head1 LIMITS
+
+=over 4
+
+=item *
+
+Recording is off between the blocks, so what a block recorded and the
+program frees later stays in the recorder's table (only the blocks'
+own iterations are ever read, so no count is wrong; a test file with many
+large leaky blocks keeps that memory).
+
+=item *
+
+A block running in another thread at the same time has its allocations
+counted with this one's; SVs of other threads' interpreters are not.
+
+=item *
+
+The growth functions count only sites that leaked in every measured run:
+a leak every other run does not fail them (the single-run functions see
+it).
 
 =back
 

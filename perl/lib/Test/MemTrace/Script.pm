@@ -17,8 +17,9 @@ Test::MemTrace::Script - report what a whole program run leaked, at END
     $ /path/to/memtrace/perl -MTest::MemTrace::Script prog.pl
     $ /path/to/memtrace/perl -MTest::MemTrace::Script=-lines,-sv_only prog.pl
 
-    # A whole test suite, without touching it:
-    $ PERL5OPT=-MTest::MemTrace::Script TEST_MEMTRACE_SCRIPT=-sites prove -r t/
+    # A whole test suite, without touching it (the switches reach the
+    # test scripts, not prove itself):
+    $ HARNESS_PERL_SWITCHES=-MTest::MemTrace::Script TEST_MEMTRACE_SCRIPT=-sites prove -r t/
 
 =head1 DESCRIPTION
 
@@ -140,7 +141,8 @@ sub _report {
     my $ok = $closed && eval {
         my @leaks = Test::MemTrace::_leaks_of($First_iteration, $Last_iteration,
             { sv_only => $SV_only });
-        my $what = $SV_only ? 'SVs' : 'allocations (SVs and C memory)';
+        my $what = $SV_only ? (@leaks == 1 ? 'SV' : 'SVs')
+          : (@leaks == 1 ? 'allocation' : 'allocations') . ' (SVs and C memory)';
         print STDERR "Test::MemTrace::Script: "
           . (@leaks ? scalar(@leaks) : 'no')
           . " $what made after the program started and still live at its end\n";
