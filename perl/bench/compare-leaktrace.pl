@@ -39,6 +39,8 @@ my @CASES = (
     [ xs_sv   => 'unreferenced SV from XS (newSV, never freed)', 'Leaky::leak_sv();' ],
     [ xs_newx => 'Newx buffer from XS (never freed)', 'Leaky::leak_buffer(64);' ],
     [ cache   => 'cache filled on first run only', 'our %CACHE; $CACHE{k} ||= [ 1 .. 10 ];' ],
+    [ replace => 'global replaced on every run', 'our $LAST; $LAST = { n => [ 1 .. 3 ] };' ],
+    [ grow    => 'push onto a global array', 'our @LOG; push @LOG, { n => 1 };' ],
 );
 
 my $CASE_LINE = 6;    # the line of CASE in the script below
