@@ -14,15 +14,13 @@ use Test::More;
 use Test::Builder::Tester;
 use Test2::API qw(intercept);
 use lib 't/lib';
-use MemTraceTest qw(marked_line load_leaky leaky_xs_line run_perl write_script slurp);
+use MemTraceTest qw(why_no_test_memtrace marked_line leaky_xs_line run_perl write_script slurp);
 
 use Test::MemTrace;
 
-if (defined(my $why = Test::MemTrace::unavailable_reason())) {
+if (my $why = why_no_test_memtrace()) {
     plan skip_all => $why;
 }
-my $skip = load_leaky();
-plan skip_all => $skip if $skip;
 
 my $FILE    = __FILE__;
 my $XS_LINE = leaky_xs_line('leak_buffer');

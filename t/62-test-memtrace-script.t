@@ -6,15 +6,13 @@ use strict;
 use warnings;
 use Test::More;
 use lib 't/lib';
-use MemTraceTest qw(marked_line load_leaky leaky_xs_line run_perl write_script);
+use MemTraceTest qw(why_no_test_memtrace marked_line leaky_xs_line run_perl write_script);
 
 use Test::MemTrace ();
 
-if (defined(my $why = Test::MemTrace::unavailable_reason())) {
+if (my $why = why_no_test_memtrace()) {
     plan skip_all => $why;
 }
-my $skip = load_leaky();
-plan skip_all => $skip if $skip;
 
 my $XS_LINE = leaky_xs_line('leak_buffer');
 my $OPTIONS = '-simple, -lines, -sv_dump, -verbose, -sites, -sv_only';

@@ -770,59 +770,64 @@ address_list(pTHX_ CV *cv, SV *arg, SSize_t *len)
     return out;
 }
 
+/* An arrayref with, for each address in the array `arg` refers to, what
+ * `element` makes of the live SV of this interpreter there (NULL if none). */
+typedef SV *(*ElementOf)(pTHX_ SV *sv);
+
+static SV *
+per_address(pTHX_ CV *cv, SV *arg, ElementOf element)
+{
+    ArenaIndex ix;
+    AV *out;
+    SV *result;
+    SSize_t i, n;
+    UV *addresses = address_list(aTHX_ cv, arg, &n);
+    arena_index_build(aTHX_ &ix);
+    BEGIN_OWN_ALLOCATIONS;
+    out = newAV();
+    av_extend(out, n);
+    for (i = 0; i < n; i++)
+        av_push(out, element(aTHX_ arena_index_sv(&ix, addresses[i])));
+    result = sv_2mortal(newRV_noinc((SV *)out));
+    END_OWN_ALLOCATIONS;
+    arena_index_free(&ix);
+    free(addresses);
+    return result;
+}
+
+static SV *
+reference_to(pTHX_ SV *sv)
+{
+    return sv ? newRV_inc(sv) : newSV(0);
+}
+
+/* 0: no live SV there; 2: a `my` variable out of scope (SvPADSTALE: the
+ * fresh SV perl puts in a pad when the old one is still referenced,
+ * waiting for the next call); 1: any other live SV. */
+static SV *
+liveness_of(pTHX_ SV *sv)
+{
+    return newSViv(!sv ? 0 : SvPADSTALE(sv) ? 2 : 1);
+}
+
 /* References to the SVs at the given addresses (undef where there is no
  * live SV of this interpreter): what Test::MemTrace's leaked_refs returns. */
 XS_INTERNAL(XS_Devel__MemTrace__sv_refs)
 {
     dXSARGS;
-    ArenaIndex ix;
-    AV *refs;
-    SSize_t i, n;
-    UV *addresses;
     if (items != 1)
         croak_xs_usage(cv, "\\@addresses");
-    addresses = address_list(aTHX_ cv, ST(0), &n);
-    arena_index_build(aTHX_ &ix);
-    BEGIN_OWN_ALLOCATIONS;
-    refs = newAV();
-    av_extend(refs, n);
-    for (i = 0; i < n; i++) {
-        SV *sv = arena_index_sv(&ix, addresses[i]);
-        av_push(refs, sv ? newRV_inc(sv) : newSV(0));
-    }
-    ST(0) = sv_2mortal(newRV_noinc((SV *)refs));
-    END_OWN_ALLOCATIONS;
-    arena_index_free(&ix);
-    free(addresses);
+    ST(0) = per_address(aTHX_ cv, ST(0), reference_to);
     XSRETURN(1);
 }
 
-/* For each address: 0 if no live SV of this interpreter is there, 2 if it
- * is a `my` variable out of scope (SvPADSTALE: the fresh SV perl puts in a
- * pad when the old one is still referenced, waiting for the next call),
- * else 1. */
+/* For each address, liveness_of the SV there. */
 XS_INTERNAL(XS_Devel__MemTrace__sv_states)
 {
     dXSARGS;
-    ArenaIndex ix;
-    AV *states;
-    SSize_t i, n;
-    UV *addresses;
     if (items != 1)
         croak_xs_usage(cv, "\\@addresses");
-    addresses = address_list(aTHX_ cv, ST(0), &n);
-    arena_index_build(aTHX_ &ix);
-    BEGIN_OWN_ALLOCATIONS;
-    states = newAV();
-    av_extend(states, n);
-    for (i = 0; i < n; i++) {
-        const SV *sv = arena_index_sv(&ix, addresses[i]);
-        av_push(states, newSViv(!sv ? 0 : SvPADSTALE(sv) ? 2 : 1));
-    }
-    ST(0) = sv_2mortal(newRV_noinc((SV *)states));
-    END_OWN_ALLOCATIONS;
-    arena_index_free(&ix);
-    free(addresses);
+    ST(0) = per_address(aTHX_ cv, ST(0), liveness_of);
     XSRETURN(1);
 }
 

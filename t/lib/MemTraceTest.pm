@@ -13,7 +13,7 @@ use Exporter 'import';
 
 our @EXPORT_OK = qw(
   marked_line sites_at load_leaky leaky_xs_line run_perl write_script
-  repo_root slurp
+  repo_root slurp why_no_test_memtrace
 );
 
 =head1 NAME
@@ -121,6 +121,20 @@ sub load_leaky {
     my ($why) = split /\n/, $@;
     return "the example XS module Leaky cannot be loaded (build it with"
       . " 'make perl', or set MEMTRACE_LEAKY_BLIB): $why";
+}
+
+=head2 why_no_test_memtrace
+
+Why Test::MemTrace's tests cannot run here (Test::MemTrace cannot measure
+in this perl, or Leaky does not load), or an empty string; call it after
+loading Test::MemTrace.
+
+=cut
+
+sub why_no_test_memtrace {
+    my $why = Test::MemTrace::unavailable_reason();
+    return $why if defined $why;
+    return load_leaky();
 }
 
 =head2 leaky_xs_line($marker)
