@@ -15,6 +15,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=MEMTRACE_PERL");
     println!("cargo::rustc-check-cfg=cfg(perl_multiplicity)");
+    compile_thread_slot();
     if env::var_os("CARGO_FEATURE_PERL").is_none() {
         return;
     }
@@ -37,7 +38,12 @@ fn main() {
     let core = PathBuf::from(&config.archlib).join("CORE");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
-    for file in ["src/xs/shim.c", "src/xs/shim.h"] {
+    for file in [
+        "src/xs/shim.c",
+        "src/xs/shim.h",
+        "src/recorder/perl_probe.c",
+        "src/recorder/perl_probe.h",
+    ] {
         println!("cargo:rerun-if-changed={file}");
     }
     if config.multiplicity {
@@ -50,6 +56,18 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", core.display());
     println!("cargo:rustc-link-lib=dylib=perl");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", core.display());
+}
+
+/// The recorder's per-thread pointer in the static TLS block (see the
+/// file's comment): built with or without the `perl` feature.
+fn compile_thread_slot() {
+    let file = "src/recorder/thread_slot.c";
+    println!("cargo:rerun-if-changed={file}");
+    cc::Build::new()
+        .file(file)
+        .pic(true)
+        .opt_level(2)
+        .compile("memtrace_thread_slot");
 }
 
 fn fail(message: &str) -> ! {
@@ -107,12 +125,22 @@ impl PerlConfig {
 }
 
 fn compile_shim(config: &PerlConfig, core: &Path) {
+    compile_with_perl_flags(config, core, "src/xs/shim.c", "memtrace_shim");
+    // The recorder's fast Perl-site check (see the file's comment).
+    compile_with_perl_flags(
+        config,
+        core,
+        "src/recorder/perl_probe.c",
+        "memtrace_perl_probe",
+    );
+}
+
+/// Compile one C file against the target perl's headers with that perl's
+/// own compiler flags.
+fn compile_with_perl_flags(config: &PerlConfig, core: &Path, file: &str, lib: &str) {
+    let dir = Path::new(file).parent().expect("a file in a directory");
     let mut build = cc::Build::new();
-    build
-        .file("src/xs/shim.c")
-        .include(core)
-        .include("src/xs")
-        .pic(true);
+    build.file(file).include(core).include(dir).pic(true);
     for flag in config
         .ccflags
         .split_whitespace()
@@ -121,7 +149,7 @@ fn compile_shim(config: &PerlConfig, core: &Path) {
         build.flag_if_supported(flag);
     }
     build.flag_if_supported("-Wno-unused-parameter");
-    build.compile("memtrace_shim");
+    build.compile(lib);
 }
 
 fn generate_shim_bindings(out: &Path) {

@@ -6,12 +6,12 @@
 //! the free and returns its argument. They must not allocate through perl,
 //! call perl or unwind, and take no lock in the common case:
 //! [`recorder::record`] sees to the first three (it locks only to flush a
-//! full ring or to intern a Perl site it has not seen), `catch_unwind` to
-//! the last.
+//! full ring or to intern a Perl site it has not seen), [`recorder::guard`]
+//! to the last (the fast path cannot panic; what it calls that might is
+//! guarded where it is called).
 
 use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::recorder::{self, Op, StaticStr};
@@ -20,12 +20,20 @@ type MallocT = *mut c_void;
 /// perl's UV on every 64-bit (and ILP32) platform we build for.
 type Uv = usize;
 
-/// Everything past the "off" check, kept out of line so that while
-/// recording is off a hook is a load, a test and a return: no frame, no
-/// argument spills.
+// Everything past the "off" check is out of line, so that while recording
+// is off a hook is a load, a test and a return (no frame, no argument
+// spills). The out-of-line parts are `extern "C"` too: a function that
+// cannot unwind needs no landing pad in its caller, so the hooks can
+// tail-call them. The SV-head free's fast path without publishing
+// (`recorder::record_fast_free`) calls nothing and needs no frame, so it
+// stays in its hook; the rest is one function per operation, specialised
+// for it. (Inlined into Perl_mem_log_free, the buffer free's would cost
+// that hook a saved register even while recording is off.) The fast paths
+// cannot panic; the slow path is guarded.
+
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn record(
+extern "C" fn record_slow(
     op: Op,
     addr: usize,
     old: usize,
@@ -35,8 +43,8 @@ fn record(
     line: c_int,
     func: *const c_char,
 ) {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        recorder::record(
+    recorder::guard((), || {
+        recorder::record_slow(
             op,
             addr,
             old,
@@ -46,23 +54,128 @@ fn record(
             line as u32,
             StaticStr(func),
         )
-    }));
-    if result.is_err() {
-        recorder_panicked();
+    });
+}
+
+/// A new allocation or SV head. Without `may_call`, only what needs no
+/// call (see `recorder::record_fast_new`): false if that was not enough.
+/// With it, the fast path, else the slow one: always true.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn record_new(
+    op: Op,
+    addr: usize,
+    size: u64,
+    type_name: *const c_char,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+    may_call: bool,
+) -> bool {
+    recorder::record_fast_new(
+        op,
+        addr,
+        size,
+        StaticStr(type_name),
+        StaticStr(file),
+        line as u32,
+        StaticStr(func),
+        may_call,
+    ) || (may_call && {
+        record_slow(op, addr, 0, size, type_name, file, line, func);
+        true
+    })
+}
+
+/// The hook's own signature and result, so that the hook can tail-call it.
+#[inline(never)]
+extern "C" fn record_alloc(
+    n: Uv,
+    typesize: Uv,
+    type_name: *const c_char,
+    newalloc: MallocT,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) -> MallocT {
+    let (addr, size) = (newalloc as usize, bytes(n, typesize));
+    if !record_new(Op::Alloc, addr, size, type_name, file, line, func, false) {
+        record_alloc_in_full(addr, size, type_name, file, line, func);
+    }
+    opaque(newalloc)
+}
+
+#[inline(never)]
+extern "C" fn record_alloc_in_full(
+    addr: usize,
+    size: u64,
+    type_name: *const c_char,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) {
+    record_new(Op::Alloc, addr, size, type_name, file, line, func, true);
+}
+
+// A new SV head: first what needs no call (and no stack frame), else the
+// full fast path, which tail-calls the slow one.
+
+#[inline(never)]
+extern "C" fn record_new_sv(sv: usize, file: *const c_char, line: c_int, func: *const c_char) {
+    if !record_new(Op::NewSv, sv, 0, std::ptr::null(), file, line, func, false) {
+        record_new_sv_in_full(sv, file, line, func);
     }
 }
 
-#[cold]
-fn recorder_panicked() {
-    // A bug in the recorder must not take the program down: stop recording
-    // and say so once (the panic message was already printed by the hook).
-    if recorder::is_recording() || recorder::is_paused() {
-        recorder::disable();
-        // Never panic here: a failed write to stderr is ignored.
-        let _ = writeln!(
-            std::io::stderr(),
-            "Devel::MemTrace: internal error in the recorder; recording stopped (please report it)"
-        );
+#[inline(never)]
+extern "C" fn record_new_sv_in_full(
+    sv: usize,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) {
+    record_new(Op::NewSv, sv, 0, std::ptr::null(), file, line, func, true);
+}
+
+// A free's C site is not passed on: nothing reads it (a record keeps the
+// site of its allocation), and the hook keeps no registers for it.
+
+/// Returns `addr`, so that the hook can tail-call it.
+#[inline(never)]
+extern "C" fn record_free(addr: MallocT) -> MallocT {
+    if !recorder::record_fast_free(Op::Free, addr as usize, true) {
+        let null = std::ptr::null();
+        record_slow(Op::Free, addr as usize, 0, 0, null, null, 0, null);
+    }
+    opaque(addr)
+}
+
+/// `value`, in a way the optimiser cannot see through. Were it to learn that
+/// `record_alloc`, `record_realloc` and `record_free` return their argument, it would keep
+/// that argument alive across the call in the hook (a register saved and
+/// restored even while recording is off) instead of tail-calling them.
+#[inline(always)]
+fn opaque(value: MallocT) -> MallocT {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let mut bits = value as usize;
+        // SAFETY: an empty instruction sequence; it only hides the value.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(reg) bits, options(nomem, nostack, preserves_flags));
+        }
+        bits as MallocT
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        std::hint::black_box(value)
+    }
+}
+
+#[inline(never)]
+extern "C" fn record_del_sv(sv: usize) {
+    if !recorder::record_fast_free(Op::DelSv, sv, true) {
+        let null = std::ptr::null();
+        record_slow(Op::DelSv, sv, 0, 0, null, null, 0, null);
     }
 }
 
@@ -81,19 +194,10 @@ pub extern "C" fn Perl_mem_log_alloc(
     line: c_int,
     func: *const c_char,
 ) -> MallocT {
-    if recorder::is_active() && !newalloc.is_null() {
-        record(
-            Op::Alloc,
-            newalloc as usize,
-            0,
-            bytes(n, typesize),
-            type_name,
-            file,
-            line,
-            func,
-        );
+    if !recorder::is_active() || newalloc.is_null() {
+        return newalloc;
     }
-    newalloc
+    record_alloc(n, typesize, type_name, newalloc, file, line, func)
 }
 
 /// `Renew`: `oldalloc` became `newalloc` of `n` items of `typesize` bytes.
@@ -109,50 +213,44 @@ pub extern "C" fn Perl_mem_log_realloc(
     line: c_int,
     func: *const c_char,
 ) -> MallocT {
-    if recorder::is_active() {
-        record(
-            Op::Realloc,
-            newalloc as usize,
-            oldalloc as usize,
-            bytes(n, typesize),
-            type_name,
-            file,
-            line,
-            func,
-        );
+    if !recorder::is_active() {
+        return newalloc;
     }
-    newalloc
+    record_realloc(n, typesize, type_name, oldalloc, newalloc, file, line, func)
+}
+
+/// The hook's own signature and result, so that the hook can tail-call it.
+/// `Renew` is rare (perl grows most buffers with saferealloc, see
+/// `Perl_safesysrealloc`): the slow path.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+extern "C" fn record_realloc(
+    n: Uv,
+    typesize: Uv,
+    type_name: *const c_char,
+    oldalloc: MallocT,
+    newalloc: MallocT,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+) -> MallocT {
+    let (new, old, size) = (newalloc as usize, oldalloc as usize, bytes(n, typesize));
+    record_slow(Op::Realloc, new, old, size, type_name, file, line, func);
+    opaque(newalloc)
 }
 
 /// `Safefree`, before the memory is released.
 #[no_mangle]
 pub extern "C" fn Perl_mem_log_free(
     oldalloc: MallocT,
-    file: *const c_char,
-    line: c_int,
-    func: *const c_char,
+    _file: *const c_char,
+    _line: c_int,
+    _func: *const c_char,
 ) -> MallocT {
-    if recorder::is_active() && !oldalloc.is_null() {
-        record(
-            Op::Free,
-            oldalloc as usize,
-            0,
-            0,
-            std::ptr::null(),
-            file,
-            line,
-            func,
-        );
+    if !recorder::is_active() || oldalloc.is_null() {
+        return oldalloc;
     }
-    oldalloc
-}
-
-/// The SV-head hooks: an address and a C site, no size or type.
-#[inline(always)]
-fn sv_head(op: Op, sv: *const c_void, file: *const c_char, line: c_int, func: *const c_char) {
-    if recorder::is_active() {
-        record(op, sv as usize, 0, 0, std::ptr::null(), file, line, func);
-    }
+    record_free(oldalloc)
 }
 
 /// A new SV head.
@@ -163,18 +261,23 @@ pub extern "C" fn Perl_mem_log_new_sv(
     line: c_int,
     func: *const c_char,
 ) {
-    sv_head(Op::NewSv, sv, file, line, func);
+    if recorder::is_active() {
+        record_new_sv(sv as usize, file, line, func);
+    }
 }
 
 /// An SV head returned to the arena.
 #[no_mangle]
 pub extern "C" fn Perl_mem_log_del_sv(
     sv: *const c_void,
-    file: *const c_char,
-    line: c_int,
-    func: *const c_char,
+    _file: *const c_char,
+    _line: c_int,
+    _func: *const c_char,
 ) {
-    sv_head(Op::DelSv, sv, file, line, func);
+    // Without publishing: what must be published goes out of line.
+    if recorder::is_active() && !recorder::record_fast_free(Op::DelSv, sv as usize, false) {
+        record_del_sv(sv as usize);
+    }
 }
 
 type SafesysreallocFn = unsafe extern "C" fn(MallocT, usize) -> MallocT;
@@ -217,8 +320,11 @@ fn real_safesysrealloc() -> SafesysreallocFn {
 #[no_mangle]
 pub unsafe extern "C" fn Perl_safesysrealloc(old: MallocT, nbytes: usize) -> MallocT {
     let new = real_safesysrealloc()(old, nbytes);
-    if recorder::is_active() && !old.is_null() {
-        record(
+    if recorder::is_active()
+        && !old.is_null()
+        && !recorder::record_fast_move(new as usize, old as usize, nbytes as u64)
+    {
+        record_slow(
             Op::Move,
             new as usize,
             old as usize,

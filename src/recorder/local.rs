@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::aggregator::Aggregator;
 use super::event::{Event, PerlSiteId};
 use super::live::split_key;
+use super::nursery::Nursery;
+use super::probe_memo::ProbeMemo;
 use super::published::PublishedAllocations;
 use super::ring::Ring;
 use super::sequence::Numbering;
@@ -43,8 +45,18 @@ pub(crate) struct Local {
     probe_scratch: UnsafeCell<ProbeScratch>,
     /// The last lookup: consecutive events mostly come from one statement.
     last_probe: Cell<(CurrentCop, PerlSiteId)>,
+    /// Where perl was at the full probes of the last few statements, for a
+    /// check that skips the site source while perl is there again (see
+    /// `probe_memo`).
+    probe_memo: UnsafeCell<Option<ProbeMemo>>,
     /// Addresses this thread published allocations at, while it is solo.
     published: UnsafeCell<Option<PublishedAllocations>>,
+    /// This thread's nursery while the hot path may use it without further
+    /// checks (solo, nursery owned, nothing suppressed); null otherwise.
+    /// See [`Local::refresh_fast`].
+    fast_nursery: Cell<*mut Nursery>,
+    /// This thread's ring whenever `fast_nursery` is set.
+    fast_ring: Cell<*const Ring>,
 }
 
 impl Local {
@@ -66,8 +78,39 @@ impl Local {
                 },
                 0,
             )),
+            probe_memo: UnsafeCell::new(None),
             published: UnsafeCell::new(None),
+            fast_nursery: Cell::new(std::ptr::null_mut()),
+            fast_ring: Cell::new(std::ptr::null()),
         }
+    }
+
+    /// The nursery the hot path may use right now, or null (see
+    /// `recorder::record_fast`). Only the next event's hook section decides
+    /// for good: it still checks `MULTI` before touching it.
+    #[inline(always)]
+    pub fn fast_nursery(&self) -> Option<(*mut Nursery, &Ring)> {
+        let nursery = self.fast_nursery.get();
+        if nursery.is_null() {
+            return None;
+        }
+        // SAFETY: set together with `fast_nursery`, to this thread's own
+        // ring, which lives as long as this Local.
+        Some((nursery, unsafe { &*self.fast_ring.get() }))
+    }
+
+    /// Recompute [`Local::fast_nursery`] after anything it depends on may
+    /// have changed: registration, the solo role, the nursery hand-over, the
+    /// suppression depth.
+    pub fn refresh_fast(&self) {
+        let (nursery, ring) = match self.ring.get() {
+            Some(ring) if self.numbering.is_solo_now() && self.suppress_new.get() == 0 => {
+                (ring.owned_nursery_ptr(), &**ring as *const Ring)
+            }
+            _ => (std::ptr::null_mut(), std::ptr::null()),
+        };
+        self.fast_ring.set(ring);
+        self.fast_nursery.set(nursery);
     }
 
     /// This thread's ring, registered with the recorder on first use.
@@ -116,10 +159,33 @@ impl Local {
         self.ring.get().map(|r| &**r)
     }
 
-    /// The Perl site now running, from the cache or resolved by `source`.
-    /// `old` is the address a realloc is moving away from (see
-    /// `SiteSource::describe`).
-    #[inline]
+    /// The Perl site now running, if perl is where it was at an earlier
+    /// full probe (see `probe_memo`); else 0, and the caller asks
+    /// [`Local::perl_site`]. Only for events that move nothing (`old` 0).
+    #[inline(always)]
+    pub fn memoized_perl_site(&self) -> PerlSiteId {
+        // SAFETY: only this thread touches its memo, never re-entrantly.
+        match unsafe { &*self.probe_memo.get() } {
+            Some(memo) => memo.again(),
+            None => 0,
+        }
+    }
+
+    /// As [`Local::memoized_perl_site`], but only the check that needs no
+    /// call (see `ProbeMemo::again_in_place`).
+    #[inline(always)]
+    pub fn memoized_perl_site_in_place(&self) -> PerlSiteId {
+        // SAFETY: as above.
+        match unsafe { &*self.probe_memo.get() } {
+            Some(memo) => memo.again_in_place(),
+            None => 0,
+        }
+    }
+
+    /// The full probe: the Perl site now running, from the caches or
+    /// resolved by `source`. `old` is the address a realloc is moving away
+    /// from (see `SiteSource::describe`).
+    #[inline(never)]
     pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
         // SAFETY: only this thread touches its scratch, never re-entrantly.
         let current = (source.current)(old, unsafe { &mut *self.probe_scratch.get() });
@@ -127,17 +193,36 @@ impl Local {
             return 0;
         }
         let (last, last_site) = self.last_probe.get();
-        if current == last {
-            return last_site;
-        }
-        let site = self.cached_perl_site(source, &current, old);
-        if site != 0 {
-            self.last_probe.set((current, site));
+        let site = if current == last {
+            last_site
+        } else {
+            let site = self.cached_perl_site(source, &current, old);
+            if site != 0 {
+                self.last_probe.set((current, site));
+            }
+            site
+        };
+        if site != 0 && old == 0 {
+            // SAFETY: as above.
+            let memo = unsafe { &mut *self.probe_memo.get() };
+            memo.get_or_insert_with(Default::default).remember(site);
         }
         site
     }
 
+    /// Out of line, and the only part of the hot path that calls code that
+    /// might panic (the site source's `describe`), so it is guarded here.
+    #[inline(never)]
     fn cached_perl_site(
+        &self,
+        source: &SiteSource,
+        current: &CurrentCop,
+        old: usize,
+    ) -> PerlSiteId {
+        super::guard(0, || self.cached_perl_site_unguarded(source, current, old))
+    }
+
+    fn cached_perl_site_unguarded(
         &self,
         source: &SiteSource,
         current: &CurrentCop,
@@ -184,6 +269,9 @@ fn cache_slot(current: &CurrentCop) -> usize {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // Hooks that still fire on this thread take the stray path from now.
+        super::forget_thread_slot();
+        self.fast_nursery.set(std::ptr::null_mut());
         let mut leftovers = std::mem::take(self.overflow.get_mut());
         if let Some(ring) = self.ring.get() {
             ring.enter_hook();

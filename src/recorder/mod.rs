@@ -4,6 +4,14 @@
 //! is off; while on, it is a thread-local ring push with no lock and no call
 //! into perl. Rings are drained into the [`Aggregator`] (under a mutex) when
 //! one fills up and whenever the XS layer asks a question.
+//!
+//! While one thread records (nearly always), its common events take the
+//! fast paths ([`record_fast_new`], [`record_fast_free`],
+//! [`record_fast_move`]): a new allocation is written once into the nursery
+//! with its Perl site (mostly from the probe memo, `probe_memo`), and most
+//! frees end there, cancelling it. They reach this thread's state through a
+//! pointer in the static TLS block (`thread_slot.c`), not `thread_local!`.
+//! Everything else, and whatever they decline, takes [`record_slow`].
 
 pub mod aggregator;
 pub mod event;
@@ -11,18 +19,21 @@ pub mod live;
 mod local;
 mod membarrier;
 pub mod nursery;
+mod probe_memo;
 mod published;
 pub mod ring;
 pub mod sequence;
 pub mod sites;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 pub use aggregator::{Aggregator, LeakRule, Snapshot, Totals};
 pub use event::{Event, Op, PerlSiteId, StaticStr};
 use local::Local;
-use nursery::Outcome;
+use nursery::{Nursery, Outcome};
 use ring::Ring;
 use sites::PerlSites;
 
@@ -109,10 +120,303 @@ pub fn is_paused() -> bool {
     MODE.load(Ordering::Relaxed) == MODE_PAUSED
 }
 
-/// Record one hook call. This is the hot path.
-#[inline]
+extern "C" {
+    // thread_slot.c: one pointer in the static TLS block (initial-exec).
+    #[cfg(not(target_arch = "x86_64"))]
+    fn memtrace_thread_slot_get() -> *mut std::ffi::c_void;
+    fn memtrace_thread_slot_set(value: *mut std::ffi::c_void);
+}
+
+/// The thread slot's value: on x86-64 read in place (two loads, no call).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn thread_slot() -> *mut std::ffi::c_void {
+    let value: *mut std::ffi::c_void;
+    // SAFETY: reads this thread's `memtrace_thread_slot`, an initial-exec
+    // TLS variable (thread_slot.c): its offset from the thread pointer is in
+    // the GOT. No stack, no flags, no writes.
+    unsafe {
+        std::arch::asm!(
+            "mov {v}, qword ptr [rip + memtrace_thread_slot@GOTTPOFF]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) value,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    value
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn thread_slot() -> *mut std::ffi::c_void {
+    // SAFETY: reads this thread's own TLS variable.
+    unsafe { memtrace_thread_slot_get() }
+}
+
+/// This thread's [`Local`], if a hook has registered it in the thread slot.
+/// Where `LOCAL.try_with` costs a `__tls_get_addr` call and a state check,
+/// this is one %fs-relative load.
+#[inline(always)]
+fn slotted_local<'a>() -> Option<&'a Local> {
+    // SAFETY: the slot holds null or this thread's own LOCAL: `record_slow`
+    // sets it while LOCAL is alive, and LOCAL's Drop clears it first thing.
+    unsafe { (thread_slot() as *const Local).as_ref() }
+}
+
+/// Clear this thread's slot (its LOCAL is being dropped).
+pub(crate) fn forget_thread_slot() {
+    // SAFETY: plain store to this thread's own TLS variable.
+    unsafe { memtrace_thread_slot_set(std::ptr::null_mut()) }
+}
+
+/// Record one hook call: [`record_fast`], else [`record_slow`]. The hooks
+/// call the two themselves, so that only the slow path needs a panic guard.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn record(
+    op: Op,
+    addr: usize,
+    old: usize,
+    size: u64,
+    type_name: StaticStr,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+) {
+    if !record_fast(op, addr, old, size, type_name, c_file, c_line, c_func) {
+        record_slow(op, addr, old, size, type_name, c_file, c_line, c_func);
+    }
+}
+
+/// The hot path: the solo thread's common events while recording is on.
+/// Returns false, having done nothing, for anything else (a `Renew`, the
+/// first event of a thread, pause, suppression, several recording threads),
+/// which [`record_slow`] then handles in full. See [`record_fast_new`],
+/// [`record_fast_free`] and [`record_fast_move`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn record_fast(
+    op: Op,
+    addr: usize,
+    old: usize,
+    size: u64,
+    type_name: StaticStr,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+) -> bool {
+    match op {
+        Op::Alloc | Op::NewSv => {
+            record_fast_new(op, addr, size, type_name, c_file, c_line, c_func, true)
+        }
+        Op::Free | Op::DelSv => is_active() && record_fast_free(op, addr, true),
+        Op::Move => is_active() && record_fast_move(addr, old, size),
+        Op::Realloc => false,
+    }
+}
+
+/// What the fast paths work on: this thread's state, its ring and its
+/// nursery, once this thread has been seen to be solo inside its hook
+/// section (entered here; the caller leaves it).
+#[inline(always)]
+fn enter_solo<'a>() -> Option<(&'a Local, &'a Ring, &'a mut Nursery)> {
+    let local = slotted_local()?;
+    let (nursery, ring) = local.fast_nursery()?;
+    ring.enter_hook();
+    // `fast_nursery` is set only while this thread holds the solo role, and
+    // only the slow path gives the role up (and clears it).
+    if !sequence::still_solo() {
+        // Another thread records now: the slow path gives the role up.
+        ring.leave_hook();
+        return None;
+    }
+    // SAFETY: solo, inside the hook section: the nursery is ours.
+    Some((local, ring, unsafe { &mut *nursery }))
+}
+
+/// The hot path of an `Alloc` or `NewSv`: into the nursery, written in
+/// place (a full set first publishes its oldest allocation).
+///
+/// With `may_call` false it calls nothing (and so needs no stack frame):
+/// it returns false, having done nothing, where it would have to resolve the
+/// Perl site beyond the in-place check (see `probe_memo`) or publish. With
+/// it true, it does not panic: resolving a Perl site not seen before and
+/// publishing, the only code it reaches that might, guard themselves (see
+/// [`guard`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn record_fast_new(
+    op: Op,
+    addr: usize,
+    size: u64,
+    type_name: StaticStr,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+    may_call: bool,
+) -> bool {
+    if MODE.load(Ordering::Relaxed) != MODE_ON {
+        return false;
+    }
+    let perl_site = match slotted_local() {
+        Some(local) if may_call => probe(local, 0),
+        Some(local) => match local.memoized_perl_site_in_place() {
+            0 => return false,
+            site => site,
+        },
+        None => return false,
+    };
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return false;
+    };
+    let kind = if op == Op::NewSv {
+        sites::Kind::Sv
+    } else {
+        sites::Kind::Mem
+    };
+    let held = |seq| Event {
+        seq,
+        addr,
+        old: 0,
+        size,
+        c_file,
+        c_func,
+        type_name,
+        c_line,
+        perl_site,
+        thread: ring.id,
+        op,
+    };
+    let done = if may_call {
+        let event = held(local.numbering.bump_solo());
+        nursery.hold_with(event, |evicted| publish_solo(local, ring, evicted));
+        true
+    } else if let Some(slot) = nursery.free_slot(live::live_key(kind, addr)) {
+        *slot = held(local.numbering.bump_solo());
+        true
+    } else {
+        false
+    };
+    ring.leave_hook();
+    done
+}
+
+/// The hot path of a `Free` or `DelSv`: cancel the allocation in the
+/// nursery, or settle a free of an address this (solo) thread never
+/// published (see `published`), or else, if `publish`, publish it. Without
+/// `publish` it calls nothing (and needs no stack frame); it returns false
+/// where it would have had to publish. It cannot panic. The caller has seen
+/// [`is_active`] (frees count while paused too).
+#[inline(always)]
+pub fn record_fast_free(op: Op, addr: usize, publish: bool) -> bool {
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return false;
+    };
+    let kind = if op == Op::DelSv {
+        sites::Kind::Sv
+    } else {
+        sites::Kind::Mem
+    };
+    let settled = if nursery.cancel(live::live_key(kind, addr)) {
+        ring.count_cancelled();
+        true
+    } else if op == Op::Free && !local.published_may_contain(addr) {
+        count_filtered_unknown_free();
+        true
+    } else if publish {
+        let event = Event {
+            seq: local.numbering.bump_solo(),
+            thread: ring.id,
+            ..Event::bare(op, addr, 0, 0)
+        };
+        publish_solo(local, ring, &event);
+        true
+    } else {
+        false
+    };
+    ring.leave_hook();
+    settled
+}
+
+/// The hot path of a `Move` (perl's saferealloc moved a buffer, unlogged):
+/// a held allocation moves in the nursery (and takes this event's number,
+/// see `nursery`), a buffer this (solo) thread never published is none of
+/// our business (perl growing a string), anything else is published. The
+/// caller has seen [`is_active`].
+#[inline(always)]
+pub fn record_fast_move(addr: usize, old: usize, size: u64) -> bool {
+    if addr == 0 || old == 0 {
+        return false; // a realloc that freed: the slow path
+    }
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return false;
+    };
+    if let Some(mut held) = nursery.take(live::live_key(sites::Kind::Mem, old)) {
+        held.addr = addr;
+        held.size = size;
+        held.seq = local.numbering.bump_solo();
+        nursery.hold_with(held, |evicted| publish_solo(local, ring, evicted));
+    } else if local.published_may_contain(old) {
+        let event = Event {
+            seq: local.numbering.bump_solo(),
+            thread: ring.id,
+            ..Event::bare(Op::Move, addr, old, size)
+        };
+        publish_solo(local, ring, &event);
+    }
+    ring.leave_hook();
+    true
+}
+
+/// Run `f`; if it panics, stop recording (see [`stop_after_panic`]) and
+/// return `default`. A hook must never unwind into perl.
+pub fn guard<R>(default: R, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(_) => {
+            stop_after_panic();
+            default
+        }
+    }
+}
+
+/// A bug in the recorder must not take the program down: stop recording
+/// and say so once (the panic message was already printed by the hook).
+#[cold]
+pub fn stop_after_panic() {
+    if is_recording() || is_paused() {
+        disable();
+        // Never panic here: a failed write to stderr is ignored.
+        let _ = writeln!(
+            std::io::stderr(),
+            "Devel::MemTrace: internal error in the recorder; recording stopped (please report it)"
+        );
+    }
+}
+
+/// The Perl site now running, for an event that creates something.
+#[inline(always)]
+fn probe(local: &Local, old: usize) -> PerlSiteId {
+    if old == 0 {
+        let site = local.memoized_perl_site();
+        if site != 0 {
+            return site;
+        }
+    }
+    let source = SITE_SOURCE.load(Ordering::Acquire);
+    if source.is_null() {
+        return 0;
+    }
+    // SAFETY: set_site_source takes a &'static.
+    local.perl_site(unsafe { &*source }, old)
+}
+
+/// Everything [`record_fast`] leaves: the first event of a thread, paused
+/// recording, suppressed allocations, reallocs, several recording threads,
+/// a thread whose thread-local state is gone.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn record_slow(
     op: Op,
     addr: usize,
     old: usize,
@@ -147,7 +451,13 @@ pub fn record(
         thread,
         op,
     };
-    let on_thread = LOCAL.try_with(|local| record_on_thread(local, op, old, build));
+    let on_thread = LOCAL.try_with(|local| {
+        // SAFETY: plain store to this thread's own TLS variable; LOCAL
+        // clears it when it is dropped.
+        unsafe { memtrace_thread_slot_set(local as *const Local as *mut std::ffi::c_void) };
+        record_on_thread(local, op, old, build);
+        local.refresh_fast();
+    });
     if on_thread.is_err() {
         record_stray(build(0, 0, 0, op));
     }
@@ -167,14 +477,7 @@ fn record_on_thread(
             _ => {}
         }
     }
-    let mut perl_site = 0;
-    if op.creates() {
-        let source = SITE_SOURCE.load(Ordering::Acquire);
-        if !source.is_null() {
-            // SAFETY: set_site_source takes a &'static.
-            perl_site = local.perl_site(unsafe { &*source }, old);
-        }
-    }
+    let perl_site = if op.creates() { probe(local, old) } else { 0 };
     let ring = local.ring();
     if local.numbering.may_be_solo() {
         ring.enter_hook();
@@ -184,20 +487,17 @@ fn record_on_thread(
             let outcome =
                 unsafe { ring.nursery() }.map_or(Outcome::PublishOffered, |n| n.offer(&event));
             match outcome {
-                Outcome::Publish(evicted) => publish_solo(local, ring, evicted),
+                Outcome::Publish(evicted) => publish_solo(local, ring, &evicted),
                 Outcome::PublishOffered
                     if event.op == Op::Free && !local.published_may_contain(event.addr) =>
                 {
                     // Never recorded by anyone: an unknown free, settled here.
-                    FILTERED_UNKNOWN_FREES.store(
-                        FILTERED_UNKNOWN_FREES.load(Ordering::Relaxed) + 1,
-                        Ordering::Relaxed,
-                    );
+                    count_filtered_unknown_free();
                 }
                 // A move of what nobody recorded (perl growing a string).
                 Outcome::PublishOffered
                     if event.op == Op::Move && !local.published_may_contain(event.old) => {}
-                Outcome::PublishOffered => publish_solo(local, ring, event),
+                Outcome::PublishOffered => publish_solo(local, ring, &event),
                 Outcome::Held => {}
                 Outcome::Cancelled => ring.count_cancelled(),
             }
@@ -229,14 +529,26 @@ fn record_on_thread(
 /// `published`). Written by the solo thread only.
 static FILTERED_UNKNOWN_FREES: AtomicU64 = AtomicU64::new(0);
 
+/// A free of an address never recorded, settled by the solo thread.
+#[inline(always)]
+fn count_filtered_unknown_free() {
+    FILTERED_UNKNOWN_FREES.store(
+        FILTERED_UNKNOWN_FREES.load(Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
+}
+
 /// Publish an event of the solo thread, noting the address of what it
-/// allocates (see `published`).
-#[inline]
-fn publish_solo(local: &Local, ring: &Ring, event: Event) {
-    if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move) {
-        local.note_published(event.addr);
-    }
-    publish(local, ring, event);
+/// allocates (see `published`). Out of line: the hot path calls it for
+/// one event in twenty.
+#[inline(never)]
+fn publish_solo(local: &Local, ring: &Ring, event: &Event) {
+    guard((), || {
+        if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move) {
+            local.note_published(event.addr);
+        }
+        publish(local, ring, *event);
+    })
 }
 
 /// Push an event that already has its number.
@@ -345,7 +657,7 @@ fn flush_own_nursery(local: &Local) {
         // SAFETY: we are the producer, inside the hook section.
         unsafe { ring.take_nursery(&mut held) };
     }
-    for event in held {
+    for event in &held {
         publish_solo(local, ring, event);
     }
     ring.leave_hook();
@@ -492,6 +804,7 @@ pub fn suppress_new_on_this_thread(on: bool) {
         } else {
             depth.saturating_sub(1)
         });
+        l.refresh_fast();
     });
 }
 

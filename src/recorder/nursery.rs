@@ -4,10 +4,11 @@
 //! Most of what perl allocates is transient: an SV head or a buffer made and
 //! released within one statement. Sending both events through the ring and
 //! the live table costs two table operations for nothing. The solo thread
-//! (see `sequence`) instead holds each new allocation in a small
-//! direct-mapped table; a free that finds its allocation there cancels both,
-//! and nothing is published. An allocation leaves the nursery for the ring
-//! when another one needs its slot, or when the nursery is flushed.
+//! (see `sequence`) instead holds each new allocation in a small two-way
+//! set-associative table; a free that finds its allocation there cancels
+//! both, and nothing is published. An allocation leaves the nursery for the
+//! ring when a newer one needs its slot (the older of a full set goes), or
+//! when the nursery is flushed.
 //!
 //! Holding an allocation back is only safe while no other thread records: a
 //! second thread could be handed the address and log its free first. So the
@@ -26,21 +27,33 @@ use super::event::{Event, Op};
 use super::live::live_key;
 use super::sites::Kind;
 
-pub const NURSERY_SLOTS: usize = 256;
+/// Sets of the nursery; each holds [`NURSERY_WAYS`] allocations.
+pub const NURSERY_SETS: usize = 256;
+/// Two allocations per set: with one, two short-lived allocations that met
+/// in a slot pushed the older one out (a publish, a table insert, and later
+/// the free's publish and table removal, several hundred instructions). A
+/// perl statement has a few dozen allocations alive at once, and such
+/// meetings were most of what the churn benchmark published.
+pub const NURSERY_WAYS: usize = 2;
+pub const NURSERY_SLOTS: usize = NURSERY_SETS * NURSERY_WAYS;
+// `Nursery::victim` picks between exactly two ways.
+const _: () = assert!(NURSERY_WAYS == 2);
 
 pub struct Nursery {
     /// Empty slots have `addr == 0`.
-    slots: Box<[Event]>,
+    slots: Box<[Event; NURSERY_SLOTS]>,
 }
 
 impl Default for Nursery {
     fn default() -> Self {
+        let slots = vec![Event::bare(Op::Alloc, 0, 0, 0); NURSERY_SLOTS].into_boxed_slice();
         Nursery {
-            slots: vec![Event::bare(Op::Alloc, 0, 0, 0); NURSERY_SLOTS].into_boxed_slice(),
+            slots: slots.try_into().expect("NURSERY_SLOTS slots"),
         }
     }
 }
 
+#[inline(always)]
 fn key_of(e: &Event) -> u64 {
     let kind = if e.op == Op::NewSv {
         Kind::Sv
@@ -50,8 +63,10 @@ fn key_of(e: &Event) -> u64 {
     live_key(kind, e.addr)
 }
 
-fn slot_of(key: u64) -> usize {
-    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 56) as usize % NURSERY_SLOTS
+/// The first slot of the set `key` belongs in.
+#[inline(always)]
+fn set_of(key: u64) -> usize {
+    (((key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 56) as usize % NURSERY_SETS) * NURSERY_WAYS
 }
 
 /// What the producer must do after the nursery saw an event.
@@ -101,8 +116,36 @@ impl Nursery {
         }
     }
 
+    /// Hold a new allocation (`Alloc` or `NewSv`, or a held one moved),
+    /// first handing the one it pushes out of its set, if any, to `evict`
+    /// (the hot path's `hold`: the event is written once, in place).
+    #[inline(always)]
+    pub fn hold_with(&mut self, event: Event, evict: impl FnOnce(&Event)) {
+        let slot = &mut self.slots[self.victim(key_of(&event))];
+        if slot.addr != 0 {
+            evict(slot);
+        }
+        *slot = event;
+    }
+
+    /// A free slot of the set a new allocation `key` belongs in, if any.
+    #[inline(always)]
+    pub fn free_slot(&mut self, key: u64) -> Option<&mut Event> {
+        let set = set_of(key);
+        let [a, b] = &mut self.slots[set..set + 2] else {
+            return None;
+        };
+        if a.addr == 0 {
+            Some(a)
+        } else if b.addr == 0 {
+            Some(b)
+        } else {
+            None
+        }
+    }
+
     fn hold(&mut self, event: Event) -> Outcome {
-        let slot = &mut self.slots[slot_of(key_of(&event))];
+        let slot = &mut self.slots[self.victim(key_of(&event))];
         let evicted = std::mem::replace(slot, event);
         if evicted.addr == 0 {
             Outcome::Held
@@ -111,12 +154,31 @@ impl Nursery {
         }
     }
 
+    /// Where a new allocation `key` goes: a free slot of its set, else the
+    /// slot of the set's oldest allocation.
+    #[inline(always)]
+    fn victim(&self, key: u64) -> usize {
+        let set = set_of(key);
+        let (a, b) = (&self.slots[set], &self.slots[set + 1]);
+        if a.addr == 0 || (b.addr != 0 && a.seq < b.seq) {
+            set
+        } else {
+            set + 1
+        }
+    }
+
     /// The slot holding allocation `key`, if it is held.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: u64) -> Option<usize> {
-        let index = slot_of(key);
-        let slot = &self.slots[index];
-        (slot.addr != 0 && key_of(slot) == key).then_some(index)
+        let set = set_of(key);
+        let holds = |slot: &Event| slot.addr != 0 && key_of(slot) == key;
+        if holds(&self.slots[set]) {
+            Some(set)
+        } else if holds(&self.slots[set + 1]) {
+            Some(set + 1)
+        } else {
+            None
+        }
     }
 
     fn holds(&self, key: u64) -> bool {
@@ -125,8 +187,8 @@ impl Nursery {
 
     /// Forget the held allocation `key`, if it is held (without copying it
     /// out: this is the hot path of every transient free).
-    #[inline]
-    fn cancel(&mut self, key: u64) -> bool {
+    #[inline(always)]
+    pub fn cancel(&mut self, key: u64) -> bool {
         let found = self.find(key);
         if let Some(index) = found {
             self.slots[index].addr = 0;
@@ -134,8 +196,8 @@ impl Nursery {
         found.is_some()
     }
 
-    #[inline]
-    fn take(&mut self, key: u64) -> Option<Event> {
+    #[inline(always)]
+    pub fn take(&mut self, key: u64) -> Option<Event> {
         let index = self.find(key)?;
         let held = self.slots[index];
         self.slots[index].addr = 0;
@@ -229,17 +291,23 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_collision_publishes_the_older_allocation() {
+    fn a_full_set_publishes_its_oldest_allocation() {
         let mut n = Nursery::default();
-        let first = 0x1000;
-        let colliding = (1..1_000_000usize)
-            .map(|i| first + i * 16)
-            .find(|&a| slot_of(live_key(Kind::Mem, a)) == slot_of(live_key(Kind::Mem, first)))
-            .unwrap();
-        offer(&mut n, ev(Op::Alloc, 1, first, 0));
+        let same_set: Vec<usize> = (1..1_000_000usize)
+            .map(|i| 0x1000 + i * 16)
+            .filter(|&a| set_of(live_key(Kind::Mem, a)) == set_of(live_key(Kind::Mem, 0x1000)))
+            .take(NURSERY_WAYS + 2)
+            .collect();
+        for (i, &addr) in same_set[..NURSERY_WAYS].iter().enumerate() {
+            assert!(offer(&mut n, ev(Op::Alloc, 10 + i as u64, addr, 0)).is_empty());
+        }
+        // The oldest was freed meanwhile: its slot is reused, nothing published.
+        assert!(offer(&mut n, ev(Op::Free, 20, same_set[0], 0)).is_empty());
+        assert!(offer(&mut n, ev(Op::Alloc, 21, same_set[NURSERY_WAYS], 0)).is_empty());
+        // Now full: the oldest held allocation (seq 11) goes.
         assert_eq!(
-            offer(&mut n, ev(Op::Alloc, 2, colliding, 0)),
-            vec![(Op::Alloc, first)]
+            offer(&mut n, ev(Op::Alloc, 22, same_set[NURSERY_WAYS + 1], 0)),
+            vec![(Op::Alloc, same_set[1])]
         );
     }
 }

@@ -6,7 +6,7 @@
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -40,6 +40,8 @@ pub struct Ring {
     /// only through `take_nursery`, after the hand-over protocol.
     nursery: UnsafeCell<Option<Nursery>>,
     nursery_state: AtomicU8,
+    /// Where the nursery is, once enabled (it never moves).
+    nursery_addr: AtomicPtr<Nursery>,
     /// True while the producer may be using its nursery.
     in_hook: CachePadded<AtomicBool>,
     /// Allocations the nursery cancelled against their free. Producer-only
@@ -81,6 +83,7 @@ impl Ring {
             id,
             nursery: UnsafeCell::new(None),
             nursery_state: AtomicU8::new(NURSERY_NONE),
+            nursery_addr: AtomicPtr::new(std::ptr::null_mut()),
             in_hook: CachePadded::new(AtomicBool::new(false)),
             cancelled: AtomicU64::new(0),
             orphaned: AtomicBool::new(false),
@@ -192,7 +195,11 @@ impl Ring {
     /// Producer side, once, by the solo thread: start holding allocations.
     pub fn enable_nursery(&self) {
         // SAFETY: nobody else looks at the nursery while its state is NONE.
-        unsafe { *self.nursery.get() = Some(Nursery::default()) };
+        let nursery = unsafe {
+            let slot = &mut *self.nursery.get();
+            slot.insert(Nursery::default()) as *mut Nursery
+        };
+        self.nursery_addr.store(nursery, Ordering::Relaxed);
         self.nursery_state.store(NURSERY_OWNED, Ordering::Release);
     }
 
@@ -269,6 +276,15 @@ impl Ring {
                 nursery.drain_into(out);
             }
         }
+    }
+
+    /// The nursery, while this ring's producer still owns it (else null).
+    /// Only the address: using it is subject to [`Ring::nursery`]'s rules.
+    pub fn owned_nursery_ptr(&self) -> *mut Nursery {
+        if self.nursery_state.load(Ordering::Acquire) != NURSERY_OWNED {
+            return std::ptr::null_mut();
+        }
+        self.nursery_addr.load(Ordering::Relaxed)
     }
 
     pub fn has_nursery(&self) -> bool {

@@ -76,7 +76,16 @@ impl Numbering {
     /// Whether this thread is solo now, without giving the role up.
     #[inline]
     pub fn is_solo_now(&self) -> bool {
-        self.solo.get() && !MULTI.load(Ordering::Relaxed)
+        self.solo.get() && still_solo()
+    }
+
+    /// The next epoch-0 number, when the caller has just seen
+    /// [`Numbering::is_solo_now`] (inside its hook section).
+    #[inline(always)]
+    pub fn bump_solo(&self) -> u64 {
+        let seq = self.last_solo.get() + 1;
+        self.last_solo.set(seq);
+        seq
     }
 
     /// The number of this thread's next event if it is still solo (epoch 0,
@@ -94,6 +103,13 @@ impl Numbering {
         self.last_solo.set(seq);
         Some(seq)
     }
+}
+
+/// Whether no second thread has started recording: all a thread that knows
+/// it held the solo role until now must check (inside its hook section).
+#[inline(always)]
+pub(crate) fn still_solo() -> bool {
+    !MULTI.load(Ordering::Relaxed)
 }
 
 /// No thread is solo from now on (a thread recording without its

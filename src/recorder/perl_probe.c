@@ -1,0 +1,128 @@
+/*
+ * The recorder's fast check of the Perl site (built with the `perl`
+ * feature only, with the target perl's own flags).
+ *
+ * Every new SV head and every Newx needs the Perl site that is running.
+ * The recorder remembers, for the last few statements (COPs) it saw, where
+ * perl was at its full probe of each (the XS layer's site source, which
+ * reads PL_curcop, walks the context stack and resolves the site), and for
+ * a new event only checks that perl is there again: the same COP, with the
+ * same line and file, at the same depth of the same context stack. That is
+ * the XS layer's own rule for reusing a context-stack walk (the stacks
+ * below the current one do not move while it is in use, and a statement
+ * runs inside the sub whose body holds it), so the answer is the site the
+ * full probe would give. It is a handful of loads, where the full probe is
+ * a call through the site source and several dozen instructions. A loop
+ * body of a few statements hits on every statement.
+ *
+ * The check reads perl's interpreter state only: no allocation, no call
+ * into perl, no lock.
+ */
+#define PERL_NO_GET_CONTEXT
+
+/* perl 5.36's sv_inline.h calls this under PERL_MEM_LOG, but proto.h only
+ * declares it for sv.c itself. */
+struct sv;
+void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumber, const char *funcname);
+
+#include "EXTERN.h"
+#include "perl.h"
+
+#include <string.h>
+
+#include "perl_probe.h"
+
+#ifdef USE_ITHREADS
+#  define MT_FILE_KEY(cop) PTR2UV((cop)->cop_file)
+#else
+#  define MT_FILE_KEY(cop) PTR2UV(CopFILEGV(cop))
+#endif
+
+#define MT_HIDDEN __attribute__((visibility("hidden")))
+
+/* The memo entry for a COP. */
+static MtProbeMemo *
+entry_for(MtProbeMemo *table, const COP *cop)
+{
+    const UV key = PTR2UV(cop);
+    return &table[((key >> 4) ^ (key >> 12)) & (MT_PROBE_MEMO_ENTRIES - 1)];
+}
+
+/* Where perl is: this thread's PL_curcop and PL_curstackinfo. 0 if there
+ * is no interpreter or either is NULL, or while an interpreter is being
+ * cloned (the site source then names no sub). */
+static int
+perl_is_at(const COP **cop, const PERL_SI **si)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0;
+#endif
+#ifdef USE_ITHREADS
+    if (PL_ptr_table)
+        return 0;
+#endif
+    *cop = PL_curcop;
+    *si = PL_curstackinfo;
+    return *cop && *si;
+}
+
+MT_HIDDEN const MtProbeMemo *
+memtrace_probe_again(MtProbeMemo *table)
+{
+    const COP *cop;
+    const PERL_SI *si;
+    const MtProbeMemo *memo;
+    if (!perl_is_at(&cop, &si))
+        return NULL;
+    memo = entry_for(table, cop);
+    if (!memo->site || PTR2UV(cop) != memo->cop || PTR2UV(si) != memo->si)
+        return NULL;
+    if (PTR2UV(si->si_cxstack) != memo->context_stack || (int64_t)si->si_cxix != memo->cxix)
+        return NULL;
+    if ((uint32_t)CopLINE(cop) != memo->line || MT_FILE_KEY(cop) != memo->file_key)
+        return NULL;
+    return memo;
+}
+
+MT_HIDDEN const MtProbeMemo *
+memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
+{
+    const COP *cop;
+    const PERL_SI *si;
+    MtProbeMemo *memo;
+    if (!perl_is_at(&cop, &si))
+        return NULL;
+    memo = entry_for(table, cop);
+    memo->cop = PTR2UV(cop);
+    memo->si = PTR2UV(si);
+    memo->context_stack = PTR2UV(si->si_cxstack);
+    memo->cxix = si->si_cxix;
+    memo->file_key = MT_FILE_KEY(cop);
+    memo->line = (uint32_t)CopLINE(cop);
+    memo->site = site;
+    return memo;
+}
+
+/* The inline check reads exactly what memtrace_probe_again compares. */
+#ifndef MULTIPLICITY
+STATIC_ASSERT_DECL(sizeof(((COP *)0)->cop_line) == sizeof(uint32_t));
+STATIC_ASSERT_DECL(sizeof(((PERL_SI *)0)->si_cxix) == sizeof(int32_t));
+STATIC_ASSERT_DECL(sizeof(((PERL_SI *)0)->si_cxstack) == sizeof(uintptr_t));
+STATIC_ASSERT_DECL(sizeof(((COP *)0)->cop_filegv) == sizeof(uintptr_t));
+#endif
+
+MT_HIDDEN void
+memtrace_probe_layout(MtProbeLayout *out)
+{
+    memset(out, 0, sizeof *out);
+#ifndef MULTIPLICITY
+    out->curcop = PTR2UV(&PL_curcop);
+    out->curstackinfo = PTR2UV(&PL_curstackinfo);
+    out->si_cxstack = (uint32_t)STRUCT_OFFSET(PERL_SI, si_cxstack);
+    out->si_cxix = (uint32_t)STRUCT_OFFSET(PERL_SI, si_cxix);
+    out->cop_line = (uint32_t)STRUCT_OFFSET(COP, cop_line);
+    out->cop_file = (uint32_t)STRUCT_OFFSET(COP, cop_filegv);
+#endif
+}

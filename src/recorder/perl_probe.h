@@ -1,0 +1,46 @@
+/*
+ * The recorder's fast Perl-site check (perl_probe.c). Perl-free, so the
+ * Rust side can mirror the struct (src/recorder/local.rs, ProbeMemo).
+ */
+#ifndef MEMTRACE_PERL_PROBE_H
+#define MEMTRACE_PERL_PROBE_H
+
+#include <stdint.h>
+
+/* Where perl was when the recorder last resolved a Perl site at one COP,
+ * and that site (0: nothing remembered). A table of these, indexed by COP,
+ * is one thread's memo. */
+typedef struct {
+    uintptr_t cop;
+    uintptr_t si;
+    uintptr_t context_stack;
+    int64_t cxix;
+    uintptr_t file_key;
+    uint32_t line;
+    uint32_t site;
+} MtProbeMemo;
+
+#define MT_PROBE_MEMO_ENTRIES 64
+
+/* The entry of `table` (MT_PROBE_MEMO_ENTRIES entries) that says perl is
+ * where it is now, with its site, or NULL. */
+const MtProbeMemo *memtrace_probe_again(MtProbeMemo *table);
+/* Remember where perl is now, as `site`; the entry written, or NULL. */
+const MtProbeMemo *memtrace_probe_remember(MtProbeMemo *table, uint32_t site);
+
+/* Where a perl without MULTIPLICITY keeps what memtrace_probe_again reads,
+ * so that the recorder can check its last entry without a call: the
+ * addresses of PL_curcop and PL_curstackinfo (0 on a perl with
+ * MULTIPLICITY, where they are per interpreter) and field offsets. */
+typedef struct {
+    uintptr_t curcop;
+    uintptr_t curstackinfo;
+    uint32_t si_cxstack; /* uintptr_t */
+    uint32_t si_cxix;    /* int32_t */
+    uint32_t cop_line;   /* uint32_t */
+    uint32_t cop_file;   /* uintptr_t: the file GV */
+} MtProbeLayout;
+
+void memtrace_probe_layout(MtProbeLayout *out);
+
+#endif

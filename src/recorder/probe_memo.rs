@@ -1,0 +1,170 @@
+//! The fast Perl-site check in front of the site source (see
+//! `perl_probe.c`): for the last few COPs, where perl was at the full probe
+//! and the site it gave. Without the `perl` feature there is no perl to
+//! look at, and every probe is a full one.
+
+use super::event::PerlSiteId;
+
+#[cfg(feature = "perl")]
+mod imp {
+    use std::cell::Cell;
+
+    use super::PerlSiteId;
+
+    /// Mirrors `MtProbeMemo` in perl_probe.h.
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Entry {
+        cop: usize,
+        si: usize,
+        context_stack: usize,
+        cxix: i64,
+        file_key: usize,
+        line: u32,
+        site: u32,
+    }
+
+    /// Mirrors `MtProbeLayout` in perl_probe.h.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Layout {
+        curcop: usize,
+        curstackinfo: usize,
+        si_cxstack: u32,
+        si_cxix: u32,
+        cop_line: u32,
+        cop_file: u32,
+    }
+
+    /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
+    const ENTRIES: usize = 64;
+
+    /// One thread's memo: a table of entries indexed by COP, and a copy of
+    /// the last entry written, which a perl without MULTIPLICITY lets us
+    /// check in place, without a call (most events come in runs from one
+    /// statement).
+    pub struct ProbeMemo {
+        table: Box<[Entry; ENTRIES]>,
+        layout: Layout,
+        last: Cell<Entry>,
+    }
+
+    impl Default for ProbeMemo {
+        fn default() -> Self {
+            let mut layout = Layout::default();
+            // SAFETY: fills `layout` only.
+            unsafe { memtrace_probe_layout(&mut layout) };
+            ProbeMemo {
+                table: Box::new([Entry::default(); ENTRIES]),
+                layout,
+                last: Cell::new(Entry::default()),
+            }
+        }
+    }
+
+    extern "C" {
+        fn memtrace_probe_again(table: *mut Entry) -> *const Entry;
+        fn memtrace_probe_remember(table: *mut Entry, site: u32) -> *const Entry;
+        fn memtrace_probe_layout(out: *mut Layout);
+    }
+
+    impl ProbeMemo {
+        /// The remembered site if perl is where it was at a full probe of
+        /// the current COP; 0 otherwise.
+        #[inline(always)]
+        pub fn again(&self) -> PerlSiteId {
+            let site = self.again_in_place();
+            if site != 0 {
+                return site;
+            }
+            self.again_in_table()
+        }
+
+        #[inline(never)]
+        fn again_in_table(&self) -> PerlSiteId {
+            // SAFETY: reads this thread's interpreter state and the table,
+            // which has the entries the C side indexes; returns null or one
+            // of them.
+            let found = unsafe { memtrace_probe_again(self.table.as_ptr() as *mut Entry).as_ref() };
+            match found {
+                Some(entry) => {
+                    self.last.set(*entry);
+                    entry.site
+                }
+                None => 0,
+            }
+        }
+
+        /// `memtrace_probe_again` for the last entry only, in place: the
+        /// same loads and comparisons, through the layout C gave us. No
+        /// call; 0 on a perl with MULTIPLICITY.
+        #[inline(always)]
+        pub fn again_in_place(&self) -> PerlSiteId {
+            let (layout, last) = (&self.layout, self.last.get());
+            if layout.curcop == 0 || last.site == 0 {
+                return 0;
+            }
+            // SAFETY: the layout holds the addresses of PL_curcop and
+            // PL_curstackinfo, perl's own globals (no MULTIPLICITY), and
+            // field offsets of COP and PERL_SI, checked in perl_probe.c.
+            // The COP and stack info are only read once they are the ones
+            // of the last entry, which were live and non-null when it was
+            // written, and are perl's current ones now.
+            unsafe {
+                let cop = *(layout.curcop as *const usize);
+                let si = *(layout.curstackinfo as *const usize);
+                if cop != last.cop || si != last.si {
+                    return 0;
+                }
+                let context_stack = *((si + layout.si_cxstack as usize) as *const usize);
+                let cxix = *((si + layout.si_cxix as usize) as *const i32);
+                let line = *((cop + layout.cop_line as usize) as *const u32);
+                let file_key = *((cop + layout.cop_file as usize) as *const usize);
+                if context_stack == last.context_stack
+                    && cxix as i64 == last.cxix
+                    && line == last.line
+                    && file_key == last.file_key
+                {
+                    last.site
+                } else {
+                    0
+                }
+            }
+        }
+
+        /// Remember where perl is now as `site` (just resolved by the full
+        /// probe, in the same hook call).
+        pub fn remember(&mut self, site: PerlSiteId) {
+            // SAFETY: as above; writes the table only, and returns the
+            // entry it wrote (in the table) or null.
+            let written = unsafe { memtrace_probe_remember(self.table.as_mut_ptr(), site) };
+            // SAFETY: null or an entry of the table.
+            self.last
+                .set(unsafe { written.as_ref() }.copied().unwrap_or_default());
+        }
+    }
+}
+
+#[cfg(not(feature = "perl"))]
+mod imp {
+    use super::PerlSiteId;
+
+    #[derive(Default)]
+    pub struct ProbeMemo;
+
+    impl ProbeMemo {
+        #[inline(always)]
+        pub fn again(&self) -> PerlSiteId {
+            0
+        }
+
+        #[inline(always)]
+        pub fn again_in_place(&self) -> PerlSiteId {
+            0
+        }
+
+        pub fn remember(&mut self, _site: PerlSiteId) {}
+    }
+}
+
+pub use imp::ProbeMemo;

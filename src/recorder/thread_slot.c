@@ -1,0 +1,37 @@
+/*
+ * The recorder's per-thread pointer, in the static TLS block.
+ *
+ * Rust's thread_local! in a cdylib uses the general-dynamic TLS model: every
+ * access calls __tls_get_addr (and checks whether the value is initialised).
+ * The hooks run millions of times a second, so the pointer the hot path
+ * needs lives here instead, with the initial-exec model: one %fs-relative
+ * load.
+ *
+ * Why initial-exec is safe for this library: the MemTrace perl has the
+ * recorder in its DT_NEEDED list (install-recorder.sh puts it ahead of
+ * libperl), so the dynamic linker loads it at start-up and allocates its TLS
+ * in the static TLS block of every thread. When the library is dlopen()ed
+ * instead (XSLoader in a perl that does not have it as DT_NEEDED, which
+ * Devel::MemTrace then refuses with one line), glibc places initial-exec
+ * variables in its reserved surplus of static TLS, which is plenty for the
+ * one pointer here.
+ */
+#include <stddef.h>
+
+#define MT_HIDDEN __attribute__((visibility("hidden")))
+
+/* Not static: on x86-64 the Rust side reads it in place (recorder/mod.rs,
+ * thread_slot()); elsewhere it calls memtrace_thread_slot_get. */
+MT_HIDDEN __thread void *memtrace_thread_slot __attribute__((tls_model("initial-exec")));
+
+MT_HIDDEN void *
+memtrace_thread_slot_get(void)
+{
+    return memtrace_thread_slot;
+}
+
+MT_HIDDEN void
+memtrace_thread_slot_set(void *value)
+{
+    memtrace_thread_slot = value;
+}
