@@ -12,6 +12,11 @@
 #   MEMTRACE_THREADS=1  build a threaded perl (-Dusethreads)
 #   MEMTRACE_CONFIGURE_ARGS  extra Configure arguments (whitespace-separated)
 #   MEMTRACE_JOBS       parallel make jobs (default: nproc)
+#   MEMTRACE_PERL_VARIANT  what -Accflags the perl gets (each its own cache key):
+#                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL;
+#                       plain    no PERL_MEM_LOG (the benchmarks' baseline);
+#                       memlog   -DPERL_MEM_LOG with perl's own logger
+#                                (PERL_MEM_LOG=ms at run time), for 'make bench'
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -206,7 +211,14 @@ fi
 # ---------------------------------------------------------------------------
 # Configure arguments and the cache key.
 
-CONFIGURE_ARGS=(-des -Duseshrplib "-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL" -Dman1dir=none -Dman3dir=none)
+VARIANT=${MEMTRACE_PERL_VARIANT:-memtrace}
+case "$VARIANT" in
+    memtrace) CCFLAGS=("-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL") ;;
+    plain) CCFLAGS=() ;;
+    memlog) CCFLAGS=("-Accflags=-DPERL_MEM_LOG") ;;
+    *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, memlog" ;;
+esac
+CONFIGURE_ARGS=(-des -Duseshrplib "${CCFLAGS[@]}" -Dman1dir=none -Dman3dir=none)
 THREADED=no
 if [[ "${MEMTRACE_THREADS:-0}" == 1 ]]; then
     CONFIGURE_ARGS+=(-Dusethreads)
@@ -272,7 +284,7 @@ else
 fi
 
 LOG=$LOG_DIR/$NAME-configure.log
-say "configuring perl $PERL_VERSION (threads: $THREADED; log: $LOG)"
+say "configuring perl $PERL_VERSION (variant: $VARIANT; threads: $THREADED; log: $LOG)"
 run_logged "$LOG" "configuring perl $PERL_VERSION" \
     bash -c 'cd "$1" && shift && exec ./Configure "$@" </dev/null' configure "$TREE" \
     "-Dprefix=$PREFIX" "${CONFIGURE_ARGS[@]}"
@@ -309,7 +321,11 @@ rm -rf "$PREFIX"   # a previous, interrupted install (no stamp) is redone
 run_logged "$LOG" "installing perl $PERL_VERSION" bash -c 'cd "$1" && exec make install </dev/null' install "$TREE"
 
 [[ -x "$PERL_BIN" ]] || die "make install did not create $PERL_BIN; see $LOG"
-"$HERE/check-perl.sh" "$PERL_BIN" || exit 2
+if [[ $VARIANT == plain ]]; then
+    "$PERL_BIN" -e 1 || die "$PERL_BIN does not start; see $LOG"
+else
+    "$HERE/check-perl.sh" "$PERL_BIN" || exit 2
+fi
 
 # The stamp is written last: without it the install counts as unfinished.
 {
@@ -317,10 +333,11 @@ run_logged "$LOG" "installing perl $PERL_VERSION" bash -c 'cd "$1" && exec make 
     echo "source_path: $SRC_PATH"
     echo "version: $PERL_VERSION"
     echo "threads: $THREADED"
+    echo "variant: $VARIANT"
     printf 'configure: -Dprefix=%s' "$PREFIX"; printf ' %q' "${CONFIGURE_ARGS[@]}"; echo
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$PREFIX/$STAMP_NAME.tmp"
 mv "$PREFIX/$STAMP_NAME.tmp" "$PREFIX/$STAMP_NAME"
 rm -rf "$BUILD"
-say "MemTrace perl $PERL_VERSION ready: $PERL_BIN"
+say "perl $PERL_VERSION ($VARIANT) ready: $PERL_BIN"
 echo "$PERL_BIN"
