@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages Devel::MemTrace needs to build its perl and
 # the Rust recorder. Idempotent: silent and quick when everything is present.
+# Arguments: more packages to install alongside (e.g. install-bench-deps.sh's).
 set -euo pipefail
 
 # gcc/make/libc6-dev (build-essential): perl's Configure and make, the C shim.
 # dpkg-dev: apt-get source.  patchelf: add the recorder to perl's NEEDED list.
 # clang + libclang-dev: bindgen.  xz-utils/bzip2: unpack source tarballs.
 PACKAGES=(build-essential dpkg-dev patchelf clang libclang-dev xz-utils bzip2 ca-certificates)
+PACKAGES+=("$@")
 
 # Rust: the machine's own toolchain (rustup's ~/.cargo/bin) when there is one;
 # otherwise Debian's current one. bookworm's plain 'cargo' (0.66, rustc 1.63)
