@@ -14,7 +14,7 @@ MEMTRACE_ENV := eval "$$($(BUILD)/env.sh)";
 # Only the base perl (no recorder install), for lint.
 BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tail -n 1);
 
-.PHONY: help perl demo test lint clean
+.PHONY: help perl demo test lint clean bench bench-hooks
 
 help: ## list the targets
 	@echo "Devel::MemTrace targets:"
@@ -37,6 +37,12 @@ lint: ## cargo fmt --check, cargo clippy -D warnings (with and without --feature
 	@$(CARGO_ENV) cargo fmt --check
 	@$(CARGO_ENV) cargo clippy --all-targets -- -D warnings
 	@$(CARGO_ENV) $(BASE_PERL) MEMTRACE_PERL="$$PERL" cargo clippy --all-targets --features perl --target-dir target/perl -- -D warnings
+
+bench: ## build what it needs (cached), run every benchmark: one table of medians, ratios, peak RSS, budgets (settings: perl/bench/bench.sh)
+	@perl/bench/bench.sh
+
+bench-hooks: ## criterion microbenchmark of the recorder's hooks (benches/hooks.rs); BENCH_HOOKS_SECS per benchmark
+	@perl/bench/hooks.sh
 
 clean: ## cargo clean and target/xs (keeps the cached perl in $MEMTRACE_HOME)
 	@$(CARGO_ENV) if [[ -f Cargo.toml ]]; then cargo clean; fi
