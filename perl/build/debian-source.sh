@@ -2,8 +2,8 @@
 # Fetches Debian source packages through a private apt configuration: a
 # sources list of 'deb-src' lines derived from the system's 'deb' lines, and
 # private lists/cache directories under $MEMTRACE_APT_DIR. The system's apt
-# configuration and state are not changed. This is the scheme
-# memtrace-perl.sh uses for perl's source (it keeps its own copy of it).
+# configuration and state are not changed. memtrace-perl.sh fetches perl's
+# source with it, test-leaktrace.sh Test::LeakTrace's.
 #
 # The caller sets MEMTRACE_APT_DIR (e.g. $MEMTRACE_HOME/apt), defines say
 # (progress line to stderr) and fail_log LOG WHAT (one error line naming LOG,
@@ -78,13 +78,16 @@ debian_source_versions() {
         sort -u | sort -rV
 }
 
-# debian_fetch_source PKG DEST LOG: refresh the private lists, then
-# 'apt-get source PKG=VERSION' (download, verify, unpack with Debian's
-# patches applied) into the empty directory DEST, newest version first,
-# falling back to older ones. Sets DEBIAN_SOURCE_VERSION to the version
-# fetched. All apt output is appended to LOG; failures end in fail_log.
+# debian_fetch_source PKG DEST LOG [--download-only]: refresh the private
+# lists, then 'apt-get source PKG=VERSION' (download, verify, unpack with
+# Debian's patches applied; with --download-only, only download) into the
+# empty directory DEST, newest version first, falling back to older ones.
+# Sets DEBIAN_SOURCE_VERSION to the version fetched. All apt output is
+# appended to LOG; failures end in fail_log.
 debian_fetch_source() {
     local pkg=$1 dest=$2 log=$3 versions v
+    local only=()
+    [[ "${4:-}" == --download-only ]] && only=(--download-only)
     debian_apt_setup ||
         fail_log "$log" "finding apt sources (no 'deb' entries in /etc/apt/sources.list{,.d})"
     say "fetching the $pkg source index from Debian (private apt lists in $MEMTRACE_APT_DIR; log: $log)"
@@ -95,7 +98,7 @@ debian_fetch_source() {
     for v in $versions; do
         rm -rf "$dest"; mkdir -p "$dest"
         say "fetching $pkg source from Debian (apt-get source $pkg=$v)"
-        if (cd "$dest" && apt-get "${DEBIAN_APT_OPTS[@]}" source "$pkg=$v") >>"$log" 2>&1; then
+        if (cd "$dest" && apt-get "${DEBIAN_APT_OPTS[@]}" source "${only[@]}" "$pkg=$v") >>"$log" 2>&1; then
             # shellcheck disable=SC2034  # the caller's result
             DEBIAN_SOURCE_VERSION=$v
             return 0

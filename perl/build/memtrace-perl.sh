@@ -73,89 +73,23 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 # ---------------------------------------------------------------------------
 # Debian source package, through a private apt configuration.
 
-# Print one-line deb-src entries for every 'deb' entry the system has.
-derive_deb_src() {
-    local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -r "$f" ]] || continue
-        awk '$1 == "deb" { $1 = "deb-src"; print }' "$f"
-    done
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -r "$f" ]] || continue
-        awk '
-            function flush(   n, u, s, i, j, uris, suites, opts) {
-                if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no" && uri != "" && suite != "") {
-                    opts = (signed ~ /^\//) ? "[signed-by=" signed "] " : ""
-                    n = split(uri, uris, /[ \t]+/)
-                    s = split(suite, suites, /[ \t]+/)
-                    for (i = 1; i <= n; i++) for (j = 1; j <= s; j++)
-                        if (uris[i] != "" && suites[j] != "")
-                            print "deb-src " opts uris[i] " " suites[j] " " comps
-                }
-                types = uri = suite = comps = signed = enabled = ""
-            }
-            /^#/ { next }
-            /^[ \t]*$/ { flush(); next }
-            /^[ \t]/ { next }   # continuation line (e.g. an inline key)
-            {
-                key = tolower($1); sub(/:$/, "", key)
-                val = $0; sub(/^[^:]*:[ \t]*/, "", val); sub(/[ \t]+$/, "", val)
-                if (key == "types") types = val
-                else if (key == "uris") uri = val
-                else if (key == "suites") suite = val
-                else if (key == "components") comps = val
-                else if (key == "signed-by") signed = val
-                else if (key == "enabled") enabled = tolower(val)
-            }
-            END { flush() }
-        ' "$f"
-    done
-}
+# shellcheck source-path=SCRIPTDIR source=debian-source.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-source.sh"
 
+# Only the upstream tarball (perl_*.orig.tar.*) is wanted: the MemTrace perl
+# is upstream perl, without Debian's patches.
 fetch_debian_source() {
-    local log=$LOG_DIR/debian-source-fetch.log
-    mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-    derive_deb_src | sort -u >"$APT_DIR/sources.list"
-    [[ -s "$APT_DIR/sources.list" ]] ||
-        die "no 'deb' entries found in /etc/apt/sources.list{,.d}; set MEMTRACE_PERL_SRC to a perl source tarball or directory"
-    local apt_opts=(
-        -o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-        -o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
-        -o "Dir::State::Lists=$APT_DIR/lists"
-        -o "Dir::Cache=$APT_DIR/cache"
-        -o "Debug::NoLocking=true"
-    )
-    # apt's download sandbox user (_apt) cannot read a cache under /root.
-    [[ $(id -u) == 0 ]] && apt_opts+=(-o "APT::Sandbox::User=root")
-
-    say "fetching perl source index from Debian (private apt lists in $APT_DIR; log: $log)"
+    local log=$LOG_DIR/debian-source-fetch.log dl=$SRC_DIR/download.$$ orig
     : >"$log"
-    apt-get "${apt_opts[@]}" update >>"$log" 2>&1 ||
-        fail_log "$log" "apt-get update of the private deb-src lists (network to the Debian mirror?)"
-    local versions
-    versions=$(apt-cache "${apt_opts[@]}" showsrc perl 2>>"$log" |
-        awk '/^Package:/ {p = $2} /^Version:/ && p == "perl" {print $2}' | sort -u | sort -rV)
-    [[ -n "$versions" ]] || fail_log "$log" "apt-cache showsrc perl (no perl source versions listed)"
-
-    local dl=$SRC_DIR/download.$$ v orig
-    for v in $versions; do
-        rm -rf "$dl"; mkdir -p "$dl"
-        say "fetching perl source from Debian (apt-get source perl=$v)"
-        if (cd "$dl" && apt-get "${apt_opts[@]}" source --download-only "perl=$v") >>"$log" 2>&1; then
-            orig=$(ls "$dl"/perl_*.orig.tar.* 2>/dev/null | head -n1 || true)
-            if [[ -n "$orig" ]]; then
-                mv "$orig" "$SRC_DIR/"
-                rm -rf "$dl"
-                return 0
-            fi
-            echo "(no perl_*.orig.tar.* in download of perl=$v)" >>"$log"
-        else
-            echo "==> perl=$v did not download; trying the next version" >>"$log"
-            say "perl=$v did not download; trying an older version"
-        fi
-    done
+    MEMTRACE_APT_DIR=$APT_DIR
+    debian_apt_setup ||
+        die "no 'deb' entries found in /etc/apt/sources.list{,.d}; set MEMTRACE_PERL_SRC to a perl source tarball or directory"
+    debian_fetch_source perl "$dl" "$log" --download-only
+    orig=$(ls "$dl"/perl_*.orig.tar.* 2>/dev/null | head -n1 || true)
+    [[ -n "$orig" ]] ||
+        fail_log "$log" "finding perl_*.orig.tar.* in the download of perl=$DEBIAN_SOURCE_VERSION"
+    mv "$orig" "$SRC_DIR/"
     rm -rf "$dl"
-    fail_log "$log" "downloading any perl source version ($(tr '\n' ' ' <<<"$versions"))"
 }
 
 cached_orig() {
