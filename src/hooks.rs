@@ -122,7 +122,25 @@ extern "C" fn record_alloc_in_full(
 
 #[inline(never)]
 extern "C" fn record_new_sv(sv: usize, file: *const c_char, line: c_int, func: *const c_char) {
-    if !record_new(Op::NewSv, sv, 0, std::ptr::null(), file, line, func, false) {
+    let (c_file, c_func) = (StaticStr(file), StaticStr(func));
+    match recorder::record_fast_new_sv_in_place(sv, c_file, line as u32, c_func) {
+        recorder::NewLeft::Nothing => {}
+        recorder::NewLeft::Evict(site) => record_new_sv_evicting(sv, file, line, func, site),
+        recorder::NewLeft::Everything => record_new_sv_in_full(sv, file, line, func),
+    }
+}
+
+/// A new SV head whose nursery set is full (see `recorder::NewLeft`).
+#[inline(never)]
+extern "C" fn record_new_sv_evicting(
+    sv: usize,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+    perl_site: recorder::PerlSiteId,
+) {
+    let (c_file, c_func) = (StaticStr(file), StaticStr(func));
+    if !recorder::record_fast_new_sv_evicting(sv, c_file, line as u32, c_func, perl_site) {
         record_new_sv_in_full(sv, file, line, func);
     }
 }
@@ -174,6 +192,15 @@ fn opaque(value: MallocT) -> MallocT {
 #[inline(never)]
 extern "C" fn record_del_sv(sv: usize) {
     if !recorder::record_fast_free(Op::DelSv, sv, true) {
+        let null = std::ptr::null();
+        record_slow(Op::DelSv, sv, 0, 0, null, null, 0, null);
+    }
+}
+
+/// An SV head the hook's fast path found neither held nor settled.
+#[inline(never)]
+extern "C" fn publish_del_sv(sv: usize) {
+    if !recorder::publish_fast_free(Op::DelSv, sv) {
         let null = std::ptr::null();
         record_slow(Op::DelSv, sv, 0, 0, null, null, 0, null);
     }
@@ -275,8 +302,12 @@ pub extern "C" fn Perl_mem_log_del_sv(
     _func: *const c_char,
 ) {
     // Without publishing: what must be published goes out of line.
-    if recorder::is_active() && !recorder::record_fast_free(Op::DelSv, sv as usize, false) {
-        record_del_sv(sv as usize);
+    if recorder::is_active() {
+        match recorder::record_fast_free_in_place(Op::DelSv, sv as usize) {
+            recorder::FreeLeft::Nothing => {}
+            recorder::FreeLeft::Publish => publish_del_sv(sv as usize),
+            recorder::FreeLeft::Everything => record_del_sv(sv as usize),
+        }
     }
 }
 

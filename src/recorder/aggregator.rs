@@ -8,13 +8,9 @@
 //! events at or above it are held back until it passes them, so the table is
 //! always built in true sequence order.
 
-use hashbrown::HashMap;
-
 use super::event::{Event, Op};
-use super::live::{live_key, LiveRecord};
+use super::live::{live_key, LiveRecord, LiveTable};
 use super::sites::{Kind, SiteId, Sites};
-
-type FastState = foldhash::fast::RandomState;
 
 /// Running totals, for `stats()` and the per-iteration lines.
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,7 +96,7 @@ struct Displaced {
 const REALLOC_GRACE: u64 = 1 << 16;
 
 pub struct Aggregator {
-    pub live: HashMap<u64, LiveRecord, FastState>,
+    pub live: LiveTable,
     pub sites: Sites,
     /// The iteration now open; iterations 0..iteration are closed.
     pub iteration: u32,
@@ -120,7 +116,7 @@ pub struct Aggregator {
 impl Default for Aggregator {
     fn default() -> Self {
         Aggregator {
-            live: HashMap::default(),
+            live: LiveTable::default(),
             sites: Sites::default(),
             iteration: 0,
             live_by_iteration: vec![0],
@@ -146,23 +142,48 @@ impl Aggregator {
     pub fn apply_batch(&mut self, batch: &[Event], watermark: u64) {
         if self.held.is_empty() && batch.last().is_none_or(|e| e.seq < watermark) {
             // The common case (one recording thread): everything is in order.
-            for event in batch {
-                self.apply(event);
-            }
+            self.apply_all(batch);
         } else {
             let mut events = std::mem::take(&mut self.held);
             events.extend_from_slice(batch);
             events.sort_by_key(|e| e.seq);
             let ready = events.partition_point(|e| e.seq < watermark);
-            for event in &events[..ready] {
-                self.apply(event);
-            }
+            self.apply_all(&events[..ready]);
             events.drain(..ready);
             self.held = events;
         }
         self.settle_displaced(watermark);
     }
 
+    /// Apply events in order. The live table is far bigger than any cache
+    /// once millions of records are live: each event's slot is prefetched
+    /// a few events ahead, so that the misses overlap.
+    fn apply_all(&mut self, events: &[Event]) {
+        const AHEAD: usize = 8;
+        for e in events.iter().take(AHEAD) {
+            self.prefetch(e);
+        }
+        for (i, e) in events.iter().enumerate() {
+            if let Some(ahead) = events.get(i + AHEAD) {
+                self.prefetch(ahead);
+            }
+            self.apply(e);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, e: &Event) {
+        match e.op {
+            Op::Alloc | Op::Free => self.live.prefetch(live_key(Kind::Mem, e.addr)),
+            Op::NewSv | Op::DelSv => self.live.prefetch(live_key(Kind::Sv, e.addr)),
+            Op::Realloc | Op::Move => {
+                self.live.prefetch(live_key(Kind::Mem, e.old));
+                self.live.prefetch(live_key(Kind::Mem, e.addr));
+            }
+        }
+    }
+
+    #[inline]
     fn apply(&mut self, e: &Event) {
         self.totals.events += 1;
         match e.op {
@@ -253,33 +274,41 @@ impl Aggregator {
             .intern(kind, e.c_file, e.c_line, e.c_func, e.type_name, e.perl_site)
     }
 
+    #[inline(always)]
     fn insert(&mut self, key: u64, e: &Event, site: SiteId, size: u64, iteration: Option<u32>) {
         let record = LiveRecord::new(site, size, iteration.unwrap_or(self.iteration));
-        let stats = self.sites.stats_mut(site);
-        stats.allocs += 1;
-        stats.bytes_allocated += size;
+        let account = self.sites.account_mut(site);
+        account.stats.allocs += 1;
+        account.stats.bytes_allocated += size;
         self.account(&record);
         if let Some(existing) = self.live.insert(key, record) {
-            // Allocated again with no logged free in between.
-            self.unaccount(&existing);
-            if self.concurrent {
-                self.displaced.push(Displaced {
-                    key,
-                    record: existing,
-                    by_thread: e.thread,
-                    settle_at: e.seq + REALLOC_GRACE,
-                });
-            } else {
-                self.totals.overwritten += 1;
-            }
+            self.replaced(key, e, existing);
         }
     }
 
+    /// Allocated again with no logged free in between.
+    #[cold]
+    #[inline(never)]
+    fn replaced(&mut self, key: u64, e: &Event, existing: LiveRecord) {
+        self.unaccount(&existing);
+        if self.concurrent {
+            self.displaced.push(Displaced {
+                key,
+                record: existing,
+                by_thread: e.thread,
+                settle_at: e.seq + REALLOC_GRACE,
+            });
+        } else {
+            self.totals.overwritten += 1;
+        }
+    }
+
+    #[inline(always)]
     fn remove(&mut self, key: u64) -> Option<LiveRecord> {
         match self.live.remove(&key) {
             Some(existing) => {
                 self.unaccount(&existing);
-                self.sites.stats_mut(existing.site).frees += 1;
+                self.sites.account_mut(existing.site).stats.frees += 1;
                 Some(existing)
             }
             None => {
@@ -299,38 +328,40 @@ impl Aggregator {
         self.totals.overwritten += (before - self.displaced.len()) as u64;
     }
 
+    #[inline(always)]
     fn account(&mut self, record: &LiveRecord) {
-        let site = *self.sites.get(record.site);
-        match site.kind {
+        let size = record.size();
+        let account = self.sites.account_mut(record.site);
+        account.stats.live += 1;
+        account.stats.live_bytes += size;
+        match account.kind {
             Kind::Mem => {
                 self.totals.mem_live += 1;
-                self.totals.mem_bytes += record.size();
+                self.totals.mem_bytes += size;
             }
             Kind::Sv => self.totals.sv_live += 1,
         }
-        if !site.permanent_pool {
+        if !account.permanent_pool {
             self.live_by_iteration[record.iteration() as usize] += 1;
         }
-        let stats = self.sites.stats_mut(record.site);
-        stats.live += 1;
-        stats.live_bytes += record.size();
     }
 
+    #[inline(always)]
     fn unaccount(&mut self, record: &LiveRecord) {
-        let site = *self.sites.get(record.site);
-        match site.kind {
+        let size = record.size();
+        let account = self.sites.account_mut(record.site);
+        account.stats.live -= 1;
+        account.stats.live_bytes -= size;
+        match account.kind {
             Kind::Mem => {
                 self.totals.mem_live -= 1;
-                self.totals.mem_bytes -= record.size();
+                self.totals.mem_bytes -= size;
             }
             Kind::Sv => self.totals.sv_live -= 1,
         }
-        if !site.permanent_pool {
+        if !account.permanent_pool {
             self.live_by_iteration[record.iteration() as usize] -= 1;
         }
-        let stats = self.sites.stats_mut(record.site);
-        stats.live -= 1;
-        stats.live_bytes -= record.size();
     }
 
     /// Close the open iteration. `svs` is the arena's live SV count now.
@@ -368,13 +399,7 @@ impl Aggregator {
 
     /// Approximate heap bytes of the live table.
     pub fn live_table_bytes(&self) -> usize {
-        // hashbrown: one (key, value) slot plus one control byte per bucket.
-        let buckets = if self.live.capacity() == 0 {
-            0
-        } else {
-            (self.live.capacity() * 8 / 7).next_power_of_two()
-        };
-        buckets * (std::mem::size_of::<(u64, LiveRecord)>() + 1)
+        self.live.heap_bytes()
     }
 
     /// Events held back for the watermark (for tests).

@@ -128,6 +128,20 @@ impl Local {
         filter.get_or_insert_with(Default::default).insert(addr);
     }
 
+    /// As [`Local::note_published`], without calling anything: false (and
+    /// nothing noted) if the filter is not made yet.
+    #[inline(always)]
+    pub fn note_published_in_place(&self, addr: usize) -> bool {
+        // SAFETY: as above.
+        match unsafe { &mut *self.published.get() } {
+            Some(filter) => {
+                filter.insert(addr);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether this (solo) thread may have published an allocation at `addr`.
     #[inline]
     pub fn published_may_contain(&self, addr: usize) -> bool {
@@ -149,7 +163,10 @@ impl Local {
                     .keys()
                     .map(|&k| split_key(k))
                     .filter(|(kind, _)| *kind == Kind::Mem);
-                filter.rebuild(live_mem.map(|(_, addr)| addr));
+                filter.rebuild(
+                    aggregator.totals.mem_live as usize,
+                    live_mem.map(|(_, addr)| addr),
+                );
             }
         }
     }

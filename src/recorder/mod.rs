@@ -289,7 +289,13 @@ pub fn record_fast_new(
     };
     let done = if may_call {
         let event = held(local.numbering.bump_solo());
-        nursery.hold_with(event, |evicted| publish_solo(local, ring, evicted));
+        // A large live heap keeps every set full: the one pushed out goes
+        // straight into the ring where that needs no call.
+        nursery.hold_with(event, |evicted| {
+            if !publish_solo_in_place(local, ring, evicted) {
+                publish_solo(local, ring, evicted)
+            }
+        });
         true
     } else if let Some(slot) = nursery.free_slot(live::live_key(kind, addr)) {
         *slot = held(local.numbering.bump_solo());
@@ -299,6 +305,104 @@ pub fn record_fast_new(
     };
     ring.leave_hook();
     done
+}
+
+/// What [`record_fast_new_sv_in_place`] left to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NewLeft {
+    /// Nothing: held in a free slot of its nursery set.
+    Nothing,
+    /// Its set is full: [`record_fast_new_sv_evicting`] with this Perl site
+    /// (already resolved) pushes the set's oldest out and holds it.
+    Evict(PerlSiteId),
+    /// Everything (see [`record_fast_new`] with `may_call`).
+    Everything,
+}
+
+/// [`record_fast_new`] without `may_call`, for a new SV head, saying what
+/// is left: a large live heap keeps every nursery set full, and then the
+/// eviction need not resolve the Perl site again. Calls nothing.
+#[inline(always)]
+pub fn record_fast_new_sv_in_place(
+    addr: usize,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+) -> NewLeft {
+    if MODE.load(Ordering::Relaxed) != MODE_ON {
+        return NewLeft::Everything;
+    }
+    let perl_site = match slotted_local() {
+        Some(local) => match local.memoized_perl_site_in_place() {
+            0 => return NewLeft::Everything,
+            site => site,
+        },
+        None => return NewLeft::Everything,
+    };
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return NewLeft::Everything;
+    };
+    let left = match nursery.free_slot(live::live_key(sites::Kind::Sv, addr)) {
+        Some(slot) => {
+            *slot = Event {
+                seq: local.numbering.bump_solo(),
+                addr,
+                old: 0,
+                size: 0,
+                c_file,
+                c_func,
+                type_name: StaticStr::NULL,
+                c_line,
+                perl_site,
+                thread: ring.id,
+                op: Op::NewSv,
+            };
+            NewLeft::Nothing
+        }
+        None => NewLeft::Evict(perl_site),
+    };
+    ring.leave_hook();
+    left
+}
+
+/// The rest of [`NewLeft::Evict`]: hold the new SV head, publishing the
+/// allocation it pushes out (straight into the ring where that needs no
+/// call). False, having done nothing, if the fast path no longer applies.
+/// It does not panic (publishing guards itself).
+#[inline(always)]
+pub fn record_fast_new_sv_evicting(
+    addr: usize,
+    c_file: StaticStr,
+    c_line: u32,
+    c_func: StaticStr,
+    perl_site: PerlSiteId,
+) -> bool {
+    if MODE.load(Ordering::Relaxed) != MODE_ON {
+        return false;
+    }
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return false;
+    };
+    let event = Event {
+        seq: local.numbering.bump_solo(),
+        addr,
+        old: 0,
+        size: 0,
+        c_file,
+        c_func,
+        type_name: StaticStr::NULL,
+        c_line,
+        perl_site,
+        thread: ring.id,
+        op: Op::NewSv,
+    };
+    nursery.hold_with(event, |evicted| {
+        if !publish_solo_in_place(local, ring, evicted) {
+            publish_solo(local, ring, evicted)
+        }
+    });
+    ring.leave_hook();
+    true
 }
 
 /// The hot path of a `Free` or `DelSv`: cancel the allocation in the
@@ -329,13 +433,79 @@ pub fn record_fast_free(op: Op, addr: usize, publish: bool) -> bool {
             thread: ring.id,
             ..Event::bare(op, addr, 0, 0)
         };
-        publish_solo(local, ring, &event);
+        // A free notes nothing in the filter: with room in the ring, its
+        // event goes straight in; else `publish_solo` flushes first.
+        // SAFETY: this thread is the ring's only producer.
+        if let Err(event) = unsafe { ring.push(event) } {
+            publish_solo(local, ring, &event);
+        }
         true
     } else {
         false
     };
     ring.leave_hook();
     settled
+}
+
+/// What [`record_fast_free_in_place`] left to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FreeLeft {
+    /// Nothing: settled in the nursery or by the filter.
+    Nothing,
+    /// Only publishing it (see [`publish_fast_free`]): the solo thread's
+    /// nursery and filter have been asked already.
+    Publish,
+    /// Everything: the fast path does not apply (see [`record_slow`]).
+    Everything,
+}
+
+/// [`record_fast_free`] without publishing, and saying what is left (so
+/// that publishing does not ask the nursery and the filter again). It
+/// calls nothing (and needs no stack frame) and cannot panic. The caller
+/// has seen [`is_active`].
+#[inline(always)]
+pub fn record_fast_free_in_place(op: Op, addr: usize) -> FreeLeft {
+    let Some((local, ring, nursery)) = enter_solo() else {
+        return FreeLeft::Everything;
+    };
+    let kind = if op == Op::DelSv {
+        sites::Kind::Sv
+    } else {
+        sites::Kind::Mem
+    };
+    let left = if nursery.cancel(live::live_key(kind, addr)) {
+        ring.count_cancelled();
+        FreeLeft::Nothing
+    } else if op == Op::Free && !local.published_may_contain(addr) {
+        count_filtered_unknown_free();
+        FreeLeft::Nothing
+    } else {
+        FreeLeft::Publish
+    };
+    ring.leave_hook();
+    left
+}
+
+/// Publish a free that [`record_fast_free_in_place`] found neither held
+/// nor settled; false, having done nothing, if this thread is solo no more
+/// (the slow path then takes it). Only the solo thread's own hooks change
+/// its nursery and filter, so what they answered still holds.
+#[inline(always)]
+pub fn publish_fast_free(op: Op, addr: usize) -> bool {
+    let Some((local, ring, _)) = enter_solo() else {
+        return false;
+    };
+    let event = Event {
+        seq: local.numbering.bump_solo(),
+        thread: ring.id,
+        ..Event::bare(op, addr, 0, 0)
+    };
+    // SAFETY: this thread is the ring's only producer.
+    if let Err(event) = unsafe { ring.push(event) } {
+        publish_solo(local, ring, &event);
+    }
+    ring.leave_hook();
+    true
 }
 
 /// The hot path of a `Move` (perl's saferealloc moved a buffer, unlogged):
@@ -549,6 +719,24 @@ fn publish_solo(local: &Local, ring: &Ring, event: &Event) {
         }
         publish(local, ring, *event);
     })
+}
+
+/// [`publish_solo`] without calling anything, for the hot path: false,
+/// having done nothing, where that would need a call (the ring is full and
+/// must be flushed, or the published-address filter is not made yet).
+#[inline(always)]
+fn publish_solo_in_place(local: &Local, ring: &Ring, event: &Event) -> bool {
+    if ring.is_full() {
+        return false;
+    }
+    if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move)
+        && !local.note_published_in_place(event.addr)
+    {
+        return false;
+    }
+    // SAFETY: this thread is the ring's only producer; not full (only the
+    // consumer changes that, and only by making room).
+    unsafe { ring.push(*event) }.is_ok()
 }
 
 /// Push an event that already has its number.

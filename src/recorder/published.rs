@@ -8,34 +8,42 @@
 //! process was published by it, so a free whose address has no bit here is
 //! certainly unknown. Bits are never cleared between rebuilds (false
 //! positives only cost a publish); `rebuild` resets the filter to what is
-//! live when it has filled up.
+//! live when it has filled up, first growing it so that what is live fills
+//! at most an eighth of it (else a large live heap would leave it crowded
+//! right after every rebuild, and every checkpoint would rebuild it).
 
-const BITS: usize = 1 << 20;
-const WORDS: usize = BITS / 64;
+const MIN_BITS_LOG2: u32 = 20;
 
 pub struct PublishedAllocations {
     words: Box<[u64]>,
     set: usize,
+    /// log2 of the number of bits.
+    bits_log2: u32,
 }
 
 impl Default for PublishedAllocations {
     fn default() -> Self {
-        PublishedAllocations {
-            words: vec![0; WORDS].into_boxed_slice(),
-            set: 0,
-        }
+        PublishedAllocations::with_bits_log2(MIN_BITS_LOG2)
     }
 }
 
-#[inline]
-fn bit_of(addr: usize) -> usize {
-    ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 20)) as usize
-}
-
 impl PublishedAllocations {
+    fn with_bits_log2(bits_log2: u32) -> Self {
+        PublishedAllocations {
+            words: vec![0; (1usize << bits_log2) / 64].into_boxed_slice(),
+            set: 0,
+            bits_log2,
+        }
+    }
+
+    #[inline(always)]
+    fn bit_of(&self, addr: usize) -> usize {
+        ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits_log2)) as usize
+    }
+
     #[inline]
     pub fn insert(&mut self, addr: usize) {
-        let bit = bit_of(addr);
+        let bit = self.bit_of(addr);
         let word = &mut self.words[bit / 64];
         let mask = 1 << (bit % 64);
         if *word & mask == 0 {
@@ -46,19 +54,27 @@ impl PublishedAllocations {
 
     #[inline]
     pub fn may_contain(&self, addr: usize) -> bool {
-        let bit = bit_of(addr);
+        let bit = self.bit_of(addr);
         self.words[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// A quarter of the bits set: false positives start to cost.
     pub fn is_crowded(&self) -> bool {
-        self.set > BITS / 4
+        self.set > (1 << self.bits_log2) / 4
     }
 
-    /// Start again from the addresses of what is live now.
-    pub fn rebuild(&mut self, live: impl Iterator<Item = usize>) {
-        self.words.fill(0);
-        self.set = 0;
+    /// Start again from the addresses of the `count` allocations live now.
+    pub fn rebuild(&mut self, count: usize, live: impl Iterator<Item = usize>) {
+        let mut bits_log2 = self.bits_log2;
+        while count > (1 << bits_log2) / 8 {
+            bits_log2 += 1;
+        }
+        if bits_log2 != self.bits_log2 {
+            *self = PublishedAllocations::with_bits_log2(bits_log2);
+        } else {
+            self.words.fill(0);
+            self.set = 0;
+        }
         for addr in live {
             self.insert(addr);
         }
@@ -85,9 +101,20 @@ mod tests {
     fn rebuild_keeps_only_what_is_live() {
         let mut f = PublishedAllocations::default();
         f.insert(0x1000);
-        f.rebuild([0x2000].into_iter());
+        f.rebuild(1, [0x2000].into_iter());
         assert!(f.may_contain(0x2000));
         assert!(!f.may_contain(0x1000));
         assert!(!f.is_crowded());
+    }
+
+    #[test]
+    fn a_large_live_set_grows_the_filter_so_it_is_not_crowded_again() {
+        let mut f = PublishedAllocations::default();
+        let live: Vec<usize> = (0..400_000).map(|i| 0x5555_0000_0000 + i * 48).collect();
+        live.iter().for_each(|&a| f.insert(a));
+        assert!(f.is_crowded());
+        f.rebuild(live.len(), live.iter().copied());
+        assert!(!f.is_crowded());
+        assert!(live.iter().all(|&a| f.may_contain(a)));
     }
 }

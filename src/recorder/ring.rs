@@ -94,7 +94,7 @@ impl Ring {
     ///
     /// # Safety
     /// Only the ring's one producer thread may call this.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn push(&self, event: Event) -> Result<(), Event> {
         let tail = self.tail.load(Ordering::Relaxed);
         if tail.wrapping_sub(self.head.load(Ordering::Acquire)) >= RING_CAPACITY {

@@ -163,6 +163,17 @@ pub struct SiteStats {
     pub live_bytes: u64,
 }
 
+/// What the aggregator touches for every record it adds or drops: the
+/// site's totals and the two facts that decide which global totals count
+/// the record, side by side (one bounds check, one cache line).
+#[derive(Clone, Copy, Debug)]
+pub struct SiteAccount {
+    pub stats: SiteStats,
+    pub kind: Kind,
+    /// As [`Site::permanent_pool`].
+    pub permanent_pool: bool,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct SiteKey {
     kind: Kind,
@@ -188,11 +199,34 @@ const PERMANENT_POOL_FUNCS: &[&str] = &[
 pub struct Sites {
     pub strings: Strings,
     sites: Vec<Site>,
-    stats: Vec<SiteStats>,
+    accounts: Vec<SiteAccount>,
     ids: HashMap<SiteKey, SiteId, foldhash::fast::RandomState>,
-    /// The last key looked up: consecutive events very often share a site.
-    last: Option<(SiteKey, SiteId)>,
+    /// Recent lookups, direct-mapped by a cheap hash of the key: events
+    /// come from a few dozen sites at a time (a loop body's), which take
+    /// turns, so one "last site" misses most of the time.
+    recent: Option<Box<[(SiteKey, SiteId); RECENT_SITES]>>,
 }
+
+const RECENT_SITES: usize = 256;
+
+#[inline(always)]
+fn recent_slot(key: &SiteKey) -> usize {
+    let mixed = (key.c_func.0 as u64 ^ (key.c_line as u64) << 20)
+        .wrapping_add((key.perl_site as u64) << 1 | key.kind as u64)
+        .wrapping_add(key.type_name.0 as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 56) as usize % RECENT_SITES
+}
+
+/// A key no event has (kind Sv with a type name): marks an empty slot.
+const NO_KEY: SiteKey = SiteKey {
+    kind: Kind::Sv,
+    c_file: StaticStr::NULL,
+    c_line: u32::MAX,
+    c_func: StaticStr::NULL,
+    type_name: StaticStr(std::ptr::dangling::<c_char>()),
+    perl_site: u32::MAX,
+};
 
 impl Sites {
     #[allow(clippy::too_many_arguments)]
@@ -213,16 +247,26 @@ impl Sites {
             type_name,
             perl_site,
         };
-        if let Some((last_key, id)) = self.last {
-            if last_key == key {
-                return id;
+        let slot = recent_slot(&key);
+        if let Some(recent) = &self.recent {
+            let (recent_key, id) = &recent[slot];
+            if *recent_key == key {
+                return *id;
             }
         }
+        self.intern_slow(key, slot)
+    }
+
+    #[inline(never)]
+    fn intern_slow(&mut self, key: SiteKey, slot: usize) -> SiteId {
         let id = match self.ids.get(&key) {
             Some(&id) => id,
             None => self.insert_new(key),
         };
-        self.last = Some((key, id));
+        let recent = self
+            .recent
+            .get_or_insert_with(|| Box::new([(NO_KEY, 0); RECENT_SITES]));
+        recent[slot] = (key, id);
         id
     }
 
@@ -239,7 +283,11 @@ impl Sites {
         };
         let id = self.sites.len() as SiteId;
         self.sites.push(site);
-        self.stats.push(SiteStats::default());
+        self.accounts.push(SiteAccount {
+            stats: SiteStats::default(),
+            kind: site.kind,
+            permanent_pool: site.permanent_pool,
+        });
         self.ids.insert(key, id);
         id
     }
@@ -249,11 +297,16 @@ impl Sites {
     }
 
     pub fn stats(&self, id: SiteId) -> &SiteStats {
-        &self.stats[id as usize]
+        &self.accounts[id as usize].stats
     }
 
     pub fn stats_mut(&mut self, id: SiteId) -> &mut SiteStats {
-        &mut self.stats[id as usize]
+        &mut self.accounts[id as usize].stats
+    }
+
+    #[inline(always)]
+    pub fn account_mut(&mut self, id: SiteId) -> &mut SiteAccount {
+        &mut self.accounts[id as usize]
     }
 
     pub fn len(&self) -> usize {
@@ -267,7 +320,7 @@ impl Sites {
     /// Approximate heap bytes held by the site tables.
     pub fn heap_bytes(&self) -> usize {
         self.sites.capacity() * std::mem::size_of::<Site>()
-            + self.stats.capacity() * std::mem::size_of::<SiteStats>()
+            + self.accounts.capacity() * std::mem::size_of::<SiteAccount>()
             + self.ids.capacity() * (std::mem::size_of::<(SiteKey, SiteId)>() + 1)
     }
 }
