@@ -60,4 +60,23 @@ is_deeply([ map { $_->{iteration} } @$history ], [ 0 .. 4 ], '... in order');
 is($history->[2]{svs}, $checkpoints[2]{svs}, '... with what each checkpoint returned');
 ok(!exists $history->[2]{by_type}, '... without by_type');
 
+# In void context checkpoint() skips the walk of the SV arenas (nobody reads
+# by_type) and takes perl's own count of live SVs: the same number the walk
+# of the next checkpoint, at the same point of the same call, counts.
+{
+    my @more = map { [$_] } 1 .. 500;
+    my $walked;
+    checkpoint();
+    $walked = checkpoint();
+    my $void = Devel::MemTrace::history()->[-2];
+    is($void->{iteration}, 5, 'a checkpoint in void context closes an iteration too');
+    is($void->{svs}, $walked->{svs}, '... and counts the live SVs the arena walk counts');
+    is($walked->{svs_delta}, 0, '... so the next delta is 0');
+    @more = ();
+    checkpoint();
+    $walked = checkpoint();
+    is(Devel::MemTrace::history()->[-2]{svs}, $walked->{svs}, '... also after SVs were freed');
+    cmp_ok(Devel::MemTrace::history()->[-2]{svs_delta}, '<', -900, '... which its delta shows');
+}
+
 done_testing;
