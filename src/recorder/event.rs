@@ -100,4 +100,28 @@ impl Event {
             op,
         }
     }
+
+    /// A new SV head, as its hook records it.
+    #[inline(always)]
+    pub fn new_sv(
+        seq: u64,
+        addr: usize,
+        (c_file, c_line, c_func): (StaticStr, u32, StaticStr),
+        perl_site: PerlSiteId,
+        thread: u16,
+    ) -> Event {
+        Event {
+            seq,
+            addr,
+            old: 0,
+            size: 0,
+            c_file,
+            c_func,
+            type_name: StaticStr::NULL,
+            c_line,
+            perl_site,
+            thread,
+            op: Op::NewSv,
+        }
+    }
 }

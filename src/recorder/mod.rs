@@ -344,19 +344,13 @@ pub fn record_fast_new_sv_in_place(
     };
     let left = match nursery.free_slot(live::live_key(sites::Kind::Sv, addr)) {
         Some(slot) => {
-            *slot = Event {
-                seq: local.numbering.bump_solo(),
+            *slot = Event::new_sv(
+                local.numbering.bump_solo(),
                 addr,
-                old: 0,
-                size: 0,
-                c_file,
-                c_func,
-                type_name: StaticStr::NULL,
-                c_line,
+                (c_file, c_line, c_func),
                 perl_site,
-                thread: ring.id,
-                op: Op::NewSv,
-            };
+                ring.id,
+            );
             NewLeft::Nothing
         }
         None => NewLeft::Evict(perl_site),
@@ -383,19 +377,13 @@ pub fn record_fast_new_sv_evicting(
     let Some((local, ring, nursery)) = enter_solo() else {
         return false;
     };
-    let event = Event {
-        seq: local.numbering.bump_solo(),
+    let event = Event::new_sv(
+        local.numbering.bump_solo(),
         addr,
-        old: 0,
-        size: 0,
-        c_file,
-        c_func,
-        type_name: StaticStr::NULL,
-        c_line,
+        (c_file, c_line, c_func),
         perl_site,
-        thread: ring.id,
-        op: Op::NewSv,
-    };
+        ring.id,
+    );
     nursery.hold_with(event, |evicted| {
         if !publish_solo_in_place(local, ring, evicted) {
             publish_solo(local, ring, evicted)
