@@ -404,35 +404,59 @@ pub fn record_fast_free(op: Op, addr: usize, publish: bool) -> bool {
     let Some((local, ring, nursery)) = enter_solo() else {
         return false;
     };
-    let kind = if op == Op::DelSv {
-        sites::Kind::Sv
-    } else {
-        sites::Kind::Mem
-    };
-    let settled = if nursery.cancel(live::live_key(kind, addr)) {
-        ring.count_cancelled();
-        true
-    } else if op == Op::Free && !local.published_may_contain(addr) {
-        count_filtered_unknown_free();
+    let settled = if settle_solo_free(local, ring, nursery, op, addr) {
         true
     } else if publish {
-        let event = Event {
-            seq: local.numbering.bump_solo(),
-            thread: ring.id,
-            ..Event::bare(op, addr, 0, 0)
-        };
-        // A free notes nothing in the filter: with room in the ring, its
-        // event goes straight in; else `publish_solo` flushes first.
-        // SAFETY: this thread is the ring's only producer.
-        if let Err(event) = unsafe { ring.push(event) } {
-            publish_solo(local, ring, &event);
-        }
+        publish_solo_free(local, ring, op, addr);
         true
     } else {
         false
     };
     ring.leave_hook();
     settled
+}
+
+/// Settle a free on the solo thread without publishing it: cancel its
+/// allocation in the nursery, or drop a free of an address this thread
+/// never published (see `published`). False if it must be published.
+#[inline(always)]
+fn settle_solo_free(
+    local: &Local,
+    ring: &Ring,
+    nursery: &mut Nursery,
+    op: Op,
+    addr: usize,
+) -> bool {
+    let kind = if op == Op::DelSv {
+        sites::Kind::Sv
+    } else {
+        sites::Kind::Mem
+    };
+    if nursery.cancel(live::live_key(kind, addr)) {
+        ring.count_cancelled();
+        true
+    } else if op == Op::Free && !local.published_may_contain(addr) {
+        count_filtered_unknown_free();
+        true
+    } else {
+        false
+    }
+}
+
+/// Publish a free from the solo thread. A free notes nothing in the
+/// filter: with room in the ring, its event goes straight in; else
+/// `publish_solo` flushes first.
+#[inline(always)]
+fn publish_solo_free(local: &Local, ring: &Ring, op: Op, addr: usize) {
+    let event = Event {
+        seq: local.numbering.bump_solo(),
+        thread: ring.id,
+        ..Event::bare(op, addr, 0, 0)
+    };
+    // SAFETY: this thread is the ring's only producer.
+    if let Err(event) = unsafe { ring.push(event) } {
+        publish_solo(local, ring, &event);
+    }
 }
 
 /// What [`record_fast_free_in_place`] left to do.
@@ -456,16 +480,7 @@ pub fn record_fast_free_in_place(op: Op, addr: usize) -> FreeLeft {
     let Some((local, ring, nursery)) = enter_solo() else {
         return FreeLeft::Everything;
     };
-    let kind = if op == Op::DelSv {
-        sites::Kind::Sv
-    } else {
-        sites::Kind::Mem
-    };
-    let left = if nursery.cancel(live::live_key(kind, addr)) {
-        ring.count_cancelled();
-        FreeLeft::Nothing
-    } else if op == Op::Free && !local.published_may_contain(addr) {
-        count_filtered_unknown_free();
+    let left = if settle_solo_free(local, ring, nursery, op, addr) {
         FreeLeft::Nothing
     } else {
         FreeLeft::Publish
@@ -483,15 +498,7 @@ pub fn publish_fast_free(op: Op, addr: usize) -> bool {
     let Some((local, ring, _)) = enter_solo() else {
         return false;
     };
-    let event = Event {
-        seq: local.numbering.bump_solo(),
-        thread: ring.id,
-        ..Event::bare(op, addr, 0, 0)
-    };
-    // SAFETY: this thread is the ring's only producer.
-    if let Err(event) = unsafe { ring.push(event) } {
-        publish_solo(local, ring, &event);
-    }
+    publish_solo_free(local, ring, op, addr);
     ring.leave_hook();
     true
 }
