@@ -146,7 +146,7 @@ fn live_table_equals_ground_truth_after_cross_thread_frees_and_reuse() {
         .collect();
 
     let (actual, totals, parked, unknown) = recorder::with_aggregator(|a| {
-        let keys: HashSet<u64> = a.live.keys().copied().collect();
+        let keys: HashSet<u64> = a.live.keys().collect();
         (keys, a.totals, a.held(), recorder::unknown_frees(a))
     });
     let missing: Vec<_> = expected.difference(&actual).take(5).collect();

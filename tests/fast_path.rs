@@ -40,7 +40,7 @@ fn moved(new: usize, old: usize, size: u64) {
 
 fn live_keys() -> Vec<u64> {
     recorder::with_aggregator(|a| {
-        let mut keys: Vec<u64> = a.live.keys().copied().collect();
+        let mut keys: Vec<u64> = a.live.keys().collect();
         keys.sort();
         keys
     })
@@ -74,7 +74,7 @@ fn every_path_of_the_solo_thread_keeps_the_table_exact() {
     moved(0x2100_1000, 0x2100_0000, 64);
     moved(0x2200_1000, 0x2200_0000, 64);
     let sizes = recorder::with_aggregator(|a| {
-        let mut sizes: Vec<(u64, u64)> = a.live.iter().map(|(&k, r)| (k, r.size())).collect();
+        let mut sizes: Vec<(u64, u64)> = a.live.iter().map(|(k, r)| (k, r.size())).collect();
         sizes.sort();
         sizes
     });

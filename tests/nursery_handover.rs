@@ -38,7 +38,7 @@ fn held_allocations_are_handed_over_to_a_thread_that_starts_recording() {
     .unwrap();
 
     let (live, unknown) = recorder::with_aggregator(|a| {
-        let mut keys: Vec<u64> = a.live.keys().copied().collect();
+        let mut keys: Vec<u64> = a.live.keys().collect();
         keys.sort();
         (keys, recorder::unknown_frees(a))
     });

@@ -73,7 +73,7 @@ fn nothing_is_recorded_while_off_and_paused_still_sees_frees() {
     log_alloc(0x30_0030, 16); // not recorded
     log_free(0x30_0010); // recorded: the table must not go stale
     recorder::enable();
-    let keys: Vec<u64> = recorder::with_aggregator(|a| a.live.keys().copied().collect());
+    let keys: Vec<u64> = recorder::with_aggregator(|a| a.live.keys().collect());
     assert_eq!(keys, vec![0x30_0020]);
 }
 

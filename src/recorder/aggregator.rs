@@ -453,12 +453,12 @@ mod tests {
     fn realloc_keeps_first_iteration_and_site() {
         let mut a = Aggregator::default();
         a.apply_batch(&[ev(Op::Alloc, 1, 0x1000, 0, 16)], ALL_DELIVERED);
-        let first_site = a.live[&0x1000].site;
+        let first_site = a.live.get(&0x1000).unwrap().site;
         a.checkpoint(0, LeakRule::default());
         let mut moved = ev(Op::Realloc, 2, 0x3000, 0x1000, 64);
         moved.c_line = 99; // a different C site: the record keeps its own
         a.apply_batch(&[moved], ALL_DELIVERED);
-        let r = a.live[&0x3000];
+        let r = a.live.get(&0x3000).unwrap();
         assert_eq!((r.iteration(), r.site, r.size()), (0, first_site, 64));
         assert!(!a.live.contains_key(&0x1000));
         assert_eq!(a.totals.mem_bytes, 64);
@@ -470,13 +470,19 @@ mod tests {
         let mut first = ev(Op::Alloc, 1, 0x1000, 0, 8);
         first.c_line = 7;
         a.apply_batch(&[first], ALL_DELIVERED);
-        let site = a.live[&0x1000].site;
+        let site = a.live.get(&0x1000).unwrap().site;
         // saferealloc's interposed move, then Renew's own logged realloc.
         let mut renew = ev(Op::Realloc, 3, 0x2000, 0x1000, 64);
         renew.c_line = 99;
         a.apply_batch(&[ev(Op::Move, 2, 0x2000, 0x1000, 64), renew], ALL_DELIVERED);
-        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
-        assert_eq!((a.live[&0x2000].site, a.live[&0x2000].size()), (site, 64));
+        assert_eq!(a.live.keys().collect::<Vec<_>>(), vec![0x2000]);
+        assert_eq!(
+            (
+                a.live.get(&0x2000).unwrap().site,
+                a.live.get(&0x2000).unwrap().size()
+            ),
+            (site, 64)
+        );
         assert_eq!((a.totals.unknown_frees, a.totals.overwritten), (0, 0));
     }
 
@@ -496,9 +502,9 @@ mod tests {
             ],
             ALL_DELIVERED,
         );
-        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
+        assert_eq!(a.live.keys().collect::<Vec<_>>(), vec![0x2000]);
         // ... as made before recording started, not in this iteration.
-        assert_eq!(a.live[&0x2000].iteration(), 0);
+        assert_eq!(a.live.get(&0x2000).unwrap().iteration(), 0);
     }
 
     #[test]
@@ -512,7 +518,7 @@ mod tests {
             ],
             ALL_DELIVERED,
         );
-        assert_eq!(a.live.keys().copied().collect::<Vec<_>>(), vec![0x2000]);
+        assert_eq!(a.live.keys().collect::<Vec<_>>(), vec![0x2000]);
         assert_eq!(a.totals.unknown_frees, 1);
     }
 
@@ -556,8 +562,8 @@ mod tests {
         let mut moved = ev(Op::Realloc, 3, 0x2000, 0x1000, 32);
         moved.thread = 1;
         a.apply_batch(&[mine, theirs, moved], ALL_DELIVERED);
-        assert_eq!(a.live[&0x1000].size(), 16);
-        assert_eq!(a.live[&0x2000].size(), 32);
+        assert_eq!(a.live.get(&0x1000).unwrap().size(), 16);
+        assert_eq!(a.live.get(&0x2000).unwrap().size(), 32);
         assert_eq!((a.totals.mem_live, a.totals.overwritten), (2, 0));
     }
 

@@ -1,21 +1,24 @@
 //! The live table: one compact record per live allocation or SV head.
 
+use std::collections::HashMap;
+
 use super::sites::{Kind, SiteId};
 
-/// One live allocation: 16 bytes (12 used, padded to 8-byte alignment), so that a table entry (key + record) is
-/// 24 bytes and the whole table stays under 64 bytes per live record even
-/// right after the table has doubled (see [`LiveTable`]).
+/// One live allocation, as the table hands it out: its site, size and the
+/// iteration it was made in. The table itself keeps it packed with its key
+/// into 16 bytes (see [`LiveTable`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveRecord {
     pub site: SiteId,
     /// bits 0..40: size in bytes (saturating at 1 TiB - 1);
-    /// bits 40..63: iteration allocated in (saturating).
+    /// bits 40..64: iteration allocated in (saturating).
     packed: u64,
 }
 
 const SIZE_BITS: u32 = 40;
 const SIZE_MAX: u64 = (1 << SIZE_BITS) - 1;
-const ITERATION_BITS: u32 = 23;
+/// As many as a packed slot holds (see `Slot`).
+const ITERATION_BITS: u32 = 24;
 /// The largest iteration number a record can carry; later ones saturate.
 pub const ITERATION_MAX: u32 = (1 << ITERATION_BITS) - 1;
 
@@ -41,30 +44,85 @@ impl LiveRecord {
 }
 
 /// The live table: live key -> [`LiveRecord`], open addressing with linear
-/// probing over one array of 24-byte slots (key 0 marks an empty slot: no
-/// recorded address is 0), deletion by backward shift (no tombstones).
+/// probing over one array of 16-byte slots (an all-zero slot is empty: no
+/// live key is 0), deletion by backward shift (no tombstones).
 ///
 /// Built for a table of millions of records that no cache holds: an
-/// operation touches one slot (rarely the next cache line too), where a
-/// SwissTable touches a control group and a bucket, and the aggregator can
+/// operation touches one slot, which is one aligned quarter of a cache line
+/// (rarely the next line too, for a probe or a shift), where a SwissTable
+/// touches a control group and a bucket; and the aggregator can
 /// [`LiveTable::prefetch`] the slots of the events it will apply next, so
 /// that their cache misses overlap instead of following one another.
 ///
-/// It grows (doubles) past 13/16 full: 24 / (13/32) = 59 bytes per record
-/// right after growing, 30 just before.
+/// A slot packs the key with the record (see [`Slot`]). The rare record
+/// that does not fit (an address at or above 2^48, a site number past
+/// 2^24, a size of 4 GiB or more) is kept whole in `unpacked`, a hash map
+/// that stays empty in nearly every program and then costs one
+/// branch on a miss.
+///
+/// It grows (doubles) past 13/16 full: 16 / (13/32) = 39 bytes per record
+/// right after growing, 20 just before.
 pub struct LiveTable {
     slots: Slots,
     len: usize,
     /// `64 - log2(slots.len())`: the home slot is the top bits of the hash
     /// (63 while there are no slots, so that the shift stays defined).
     shift: u32,
+    /// Records no slot can hold, with their keys.
+    unpacked: HashMap<u64, LiveRecord>,
 }
 
+/// A key and its record in 16 bytes. `head`: bits 0..48 the key, bits
+/// 48..64 the site's high 16 bits; `body`: bits 0..32 the size, 32..56 the
+/// iteration, 56..64 the site's low 8 bits. Every live key is below 2^48
+/// (user-space addresses on x86-64 and arm64 Linux, unless a program maps
+/// memory above that on purpose) and non-zero, so a slot whose `head` is 0
+/// is empty.
 #[derive(Clone, Copy)]
-#[repr(C)]
+#[repr(C, align(16))]
 struct Slot {
-    key: u64,
-    record: LiveRecord,
+    head: u64,
+    body: u64,
+}
+
+const KEY_BITS: u32 = 48;
+const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
+const SLOT_SIZE_BITS: u32 = 32;
+const SLOT_SITE_BITS: u32 = 24;
+
+impl Slot {
+    /// `key` and `record` packed, if they fit.
+    #[inline(always)]
+    fn pack(key: u64, record: &LiveRecord) -> Option<Slot> {
+        let size = record.size();
+        let site = record.site as u64;
+        if key > KEY_MASK || size >> SLOT_SIZE_BITS != 0 || site >> SLOT_SITE_BITS != 0 {
+            return None;
+        }
+        Some(Slot {
+            head: key | (site >> 8) << KEY_BITS,
+            body: size
+                | (record.iteration() as u64) << SLOT_SIZE_BITS
+                | (site & 0xff) << (SLOT_SIZE_BITS + ITERATION_BITS),
+        })
+    }
+
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        self.head & KEY_MASK
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.head == 0
+    }
+
+    #[inline(always)]
+    fn record(&self) -> LiveRecord {
+        let site = (self.head >> KEY_BITS) << 8 | self.body >> (SLOT_SIZE_BITS + ITERATION_BITS);
+        let iteration = (self.body >> SLOT_SIZE_BITS) as u32 & ITERATION_MAX;
+        LiveRecord::new(site as SiteId, self.body & u32::MAX as u64, iteration)
+    }
 }
 
 const MIN_SLOTS: usize = 1024;
@@ -114,7 +172,7 @@ impl Slots {
             }
         }
         // SAFETY: `layout` has non-zero size (len >= MIN_SLOTS); all-zero
-        // bytes are a valid `Slot` (two integers and a u32).
+        // bytes are a valid `Slot` (two integers).
         let ptr = unsafe { alloc_zeroed(layout) } as *mut Slot;
         if ptr.is_null() {
             handle_alloc_error(layout);
@@ -207,27 +265,29 @@ impl Default for LiveTable {
             slots: Slots::none(),
             len: 0,
             shift: 63,
+            unpacked: HashMap::new(),
         }
     }
 }
 
 impl LiveTable {
     pub fn len(&self) -> usize {
-        self.len
+        self.len + self.unpacked.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// Slots allocated (each 24 bytes).
+    /// Slots allocated (each 16 bytes).
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
-    /// Heap bytes of the table.
+    /// Heap bytes of the table (the unpacked records' map estimated from
+    /// its capacity: a key, a record and a control byte each).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.bytes()
+        self.slots.bytes() + self.unpacked.capacity() * (8 + std::mem::size_of::<LiveRecord>() + 1)
     }
 
     #[inline(always)]
@@ -263,23 +323,19 @@ impl LiveTable {
         #[cfg(target_arch = "x86_64")]
         {
             // Not bounds-checked: a prefetch never faults, whatever the
-            // address (with no slots it is a harmless miss).
-            // The slot and the next one (where a probe or a removal's
-            // shift most often goes on): 24-byte slots, so one in four
-            // crosses into the next cache line, and then so does the
-            // operation.
+            // address (with no slots it is a harmless miss). One line: a
+            // slot never straddles two.
             let slot = self.slots.as_ptr().wrapping_add(self.home(key)) as *const i8;
-            let next_end = slot.wrapping_add(2 * std::mem::size_of::<Slot>() - 1);
             // SAFETY: a prefetch only hints the cache; it reads nothing.
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot);
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(next_end);
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = key;
     }
 
+    /// The slot holding `key`, if any (a key too big to pack is in none).
     #[inline(always)]
     fn find(&self, key: u64) -> Option<usize> {
         if self.len == 0 {
@@ -288,11 +344,11 @@ impl LiveTable {
         let mask = self.mask();
         let mut i = self.home(key);
         loop {
-            let k = self.at(i).key;
-            if k == key {
+            let slot = self.at(i);
+            if slot.key() == key {
                 return Some(i);
             }
-            if k == 0 {
+            if slot.is_empty() {
                 return None;
             }
             i = (i + 1) & mask;
@@ -300,17 +356,24 @@ impl LiveTable {
     }
 
     pub fn contains_key(&self, key: &u64) -> bool {
-        self.find(*key).is_some()
+        self.get(key).is_some()
     }
 
-    pub fn get(&self, key: &u64) -> Option<&LiveRecord> {
-        self.find(*key).map(|i| &self.slots[i].record)
+    pub fn get(&self, key: &u64) -> Option<LiveRecord> {
+        match self.find(*key) {
+            Some(i) => Some(self.at(i).record()),
+            None if self.unpacked.is_empty() => None,
+            None => self.unpacked.get(key).copied(),
+        }
     }
 
     /// Insert or replace; the replaced record, if any.
     #[inline]
     pub fn insert(&mut self, key: u64, record: LiveRecord) -> Option<LiveRecord> {
         debug_assert_ne!(key, 0);
+        let Some(packed) = Slot::pack(key, &record) else {
+            return self.insert_unpacked(key, record);
+        };
         if (self.len + 1) * 16 > self.slots.len() * 13 {
             self.grow();
         }
@@ -318,23 +381,43 @@ impl LiveTable {
         let mut i = self.home(key);
         loop {
             let slot = self.at_mut(i);
-            if slot.key == key {
-                return Some(std::mem::replace(&mut slot.record, record));
+            if slot.key() == key {
+                return Some(std::mem::replace(slot, packed).record());
             }
-            if slot.key == 0 {
-                *slot = Slot { key, record };
+            if slot.is_empty() {
+                *slot = packed;
                 self.len += 1;
-                return None;
+                break;
             }
             i = (i + 1) & mask;
         }
+        if self.unpacked.is_empty() {
+            None
+        } else {
+            self.unpacked.remove(&key)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_unpacked(&mut self, key: u64, record: LiveRecord) -> Option<LiveRecord> {
+        let packed = self.remove_packed(key);
+        self.unpacked.insert(key, record).or(packed)
     }
 
     /// Remove `key`; its record, if it was there.
     #[inline(always)]
     pub fn remove(&mut self, key: &u64) -> Option<LiveRecord> {
-        let found = self.find(*key)?;
-        let record = self.at(found).record;
+        match self.remove_packed(*key) {
+            None if !self.unpacked.is_empty() => self.unpacked.remove(key),
+            removed => removed,
+        }
+    }
+
+    #[inline(always)]
+    fn remove_packed(&mut self, key: u64) -> Option<LiveRecord> {
+        let found = self.find(key)?;
+        let record = self.at(found).record();
         // Backward shift: pull later entries of the run into the hole
         // wherever that keeps them reachable from their home slot.
         let mask = self.mask();
@@ -343,17 +426,18 @@ impl LiveTable {
         loop {
             j = (j + 1) & mask;
             let slot = *self.at(j);
-            if slot.key == 0 {
+            if slot.is_empty() {
                 break;
             }
             // Without a branch on it (it goes either way at random): an
             // entry that may not move is written back onto itself.
-            let movable = j.wrapping_sub(self.home(slot.key)) & mask >= j.wrapping_sub(hole) & mask;
+            let movable =
+                j.wrapping_sub(self.home(slot.key())) & mask >= j.wrapping_sub(hole) & mask;
             let target = if movable { hole } else { j };
             *self.at_mut(target) = slot;
             hole = if movable { j } else { hole };
         }
-        self.at_mut(hole).key = 0;
+        *self.at_mut(hole) = Slot { head: 0, body: 0 };
         self.len -= 1;
         Some(record)
     }
@@ -368,15 +452,15 @@ impl LiveTable {
         const AHEAD: usize = 16;
         for (n, slot) in old.iter().enumerate() {
             if let Some(ahead) = old.get(n + AHEAD) {
-                if ahead.key != 0 {
-                    self.prefetch(ahead.key);
+                if !ahead.is_empty() {
+                    self.prefetch(ahead.key());
                 }
             }
-            if slot.key == 0 {
+            if slot.is_empty() {
                 continue;
             }
-            let mut i = self.home(slot.key);
-            while self.at(i).key != 0 {
+            let mut i = self.home(slot.key());
+            while !self.at(i).is_empty() {
                 i = (i + 1) & mask;
             }
             *self.at_mut(i) = *slot;
@@ -384,23 +468,16 @@ impl LiveTable {
     }
 
     /// Every (key, record), in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&u64, &LiveRecord)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u64, LiveRecord)> + '_ {
         self.slots
             .iter()
-            .filter(|s| s.key != 0)
-            .map(|s| (&s.key, &s.record))
+            .filter(|s| !s.is_empty())
+            .map(|s| (s.key(), s.record()))
+            .chain(self.unpacked.iter().map(|(&key, &record)| (key, record)))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &u64> {
-        self.iter().map(|(k, _)| k)
-    }
-}
-
-impl std::ops::Index<&u64> for LiveTable {
-    type Output = LiveRecord;
-
-    fn index(&self, key: &u64) -> &LiveRecord {
-        self.get(key).expect("no live record for this key")
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter().map(|(key, _)| key)
     }
 }
 
@@ -427,8 +504,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_is_sixteen_bytes() {
+    fn record_and_slot_are_sixteen_bytes() {
         assert_eq!(std::mem::size_of::<LiveRecord>(), 16);
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+    }
+
+    #[test]
+    fn a_slot_round_trips_every_field_at_its_limits() {
+        for (key, site, size, iteration) in [
+            (1, 0, 0, 0),
+            (
+                KEY_MASK,
+                (1 << SLOT_SITE_BITS) - 1,
+                u32::MAX as u64,
+                ITERATION_MAX,
+            ),
+            (0x7fff_1234_5670 | 1, 0x12_3456, 0x8000_0001, 0xab_cdef),
+            (0x1000, 0x1ff, 0, 1),
+        ] {
+            let record = LiveRecord::new(site, size, iteration);
+            let slot = Slot::pack(key, &record).expect("fits");
+            assert_eq!((slot.key(), slot.record()), (key, record));
+            assert!(!slot.is_empty());
+        }
+    }
+
+    #[test]
+    fn what_a_slot_cannot_hold_is_kept_whole() {
+        let mut table = LiveTable::default();
+        let big_key = 1 << KEY_BITS;
+        let big_site = LiveRecord::new(1 << SLOT_SITE_BITS, 8, 2);
+        let big_size = LiveRecord::new(5, 1 << 32, 3);
+        for (key, record) in [
+            (big_key, LiveRecord::new(1, 8, 1)),
+            (0x2000, big_site),
+            (0x3000, big_size),
+        ] {
+            assert!(Slot::pack(key, &record).is_none());
+            assert_eq!(table.insert(key, record), None);
+            assert_eq!(table.get(&key), Some(record));
+        }
+        assert_eq!(table.len(), 3);
+        // Replacing moves a key between the slots and the map, either way.
+        let small = LiveRecord::new(7, 16, 4);
+        assert_eq!(table.insert(0x3000, small), Some(big_size));
+        assert_eq!(table.insert(0x3000, big_size), Some(small));
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.iter().count(), 3);
+        assert_eq!(table.remove(&big_key).map(|r| r.site), Some(1));
+        assert_eq!(table.remove(&0x3000), Some(big_size));
+        assert_eq!(table.remove(&0x3000), None);
+        assert_eq!(table.keys().collect::<Vec<_>>(), vec![0x2000]);
     }
 
     #[test]
@@ -451,9 +577,23 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            // Few distinct keys, so that runs form and removals shift them.
-            let key = (((x % 5000) + 1) * 16) | ((x >> 40) & 1);
-            let record = LiveRecord::new(step as u32, step, 0);
+            // Few distinct keys, so that runs form and removals shift them;
+            // now and then a key, site or size no slot holds.
+            let mut key = (((x % 5000) + 1) * 16) | ((x >> 40) & 1);
+            if (x >> 20).is_multiple_of(61) {
+                key |= 1 << 52;
+            }
+            let site = if (x >> 24).is_multiple_of(53) {
+                1 << 30
+            } else {
+                step as u32
+            };
+            let size = if (x >> 28).is_multiple_of(59) {
+                step << 33
+            } else {
+                step
+            };
+            let record = LiveRecord::new(site, size, (step % 3000) as u32);
             if x.is_multiple_of(3) {
                 assert_eq!(table.remove(&key), model.remove(&key));
             } else {
@@ -462,7 +602,7 @@ mod tests {
             assert_eq!(table.len(), model.len());
         }
         for (key, record) in &model {
-            assert_eq!(table.get(key), Some(record));
+            assert_eq!(table.get(key), Some(*record));
         }
         assert_eq!(table.iter().count(), model.len());
         assert!(table.heap_bytes() <= 64 * table.len().max(MIN_SLOTS));

@@ -161,7 +161,7 @@ impl Local {
                 let live_mem = aggregator
                     .live
                     .keys()
-                    .map(|&k| split_key(k))
+                    .map(split_key)
                     .filter(|(kind, _)| *kind == Kind::Mem);
                 filter.rebuild(
                     aggregator.totals.mem_live as usize,

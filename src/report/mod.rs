@@ -87,7 +87,7 @@ pub fn leaks(aggregator: &Aggregator, rule: LeakRule, inspector: &dyn SvInspecto
         .live
         .iter()
         .filter(|(_, record)| (first..=last).contains(&record.iteration()))
-        .filter_map(|(&key, record)| {
+        .filter_map(|(key, record)| {
             let site = aggregator.sites.get(record.site);
             if site.permanent_pool {
                 return None;
