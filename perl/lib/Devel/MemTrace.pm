@@ -5,8 +5,9 @@ use warnings;
 
 our $VERSION = '0.01';
 
-use Carp         ();
-use Scalar::Util ();
+# Carp and Scalar::Util are loaded where they are needed, on rare paths:
+# compiling them took longer than everything else `use Devel::MemTrace`
+# does, and every traced program paid for it at start-up.
 
 # ---------------------------------------------------------------------------
 # Loading the XS part.  Both failures below are one line: what is wrong and
@@ -17,12 +18,18 @@ my $USE_MEMTRACE_PERL =
 
 {
     # An XS part built for another perl would not just fail to load: perl's
-    # handshake exits the process. So look at this perl first.
-    require Config;
-    my $ccflags = $Config::Config{ccflags} // '';
-    unless (($Config::Config{useshrplib} // '') eq 'true' && $ccflags =~ /-DPERL_MEM_LOG\b/) {
-        die "Devel::MemTrace: this perl ($^X) is not a MemTrace perl (it needs a"
-          . " shared libperl and -DPERL_MEM_LOG); $USE_MEMTRACE_PERL\n";
+    # handshake exits the process. So look at this perl first, through the
+    # compile-time options perl itself reports (what `perl -V` lists):
+    # %Config's ccflags would load Config_heavy.pl, which cost more than the
+    # rest of loading this module. A PERL_MEM_LOG perl whose hooks do not
+    # reach the recorder (a static libperl, say) is refused after loading,
+    # by _is_memtrace_perl below.
+    my $options = defined &Internals::V
+      ? (Internals::V())[1]
+      : do { require Config; $Config::Config{ccflags} };
+    unless (($options // '') =~ /\bPERL_MEM_LOG\b/) {
+        die "Devel::MemTrace: this perl ($^X) is not a MemTrace perl (it was"
+          . " built without -DPERL_MEM_LOG); $USE_MEMTRACE_PERL\n";
     }
     require XSLoader;
     local $@;
@@ -185,6 +192,7 @@ sub _wrap_iteration_sub {
         return &$orig;
     };
     my $prototype = prototype $orig;
+    require Scalar::Util;
     Scalar::Util::set_prototype(\&$wrapper, $prototype) if defined $prototype;
     # A name that says what it is, in stack traces and in leak reports.
     Sub::Util::set_subname("Devel::MemTrace::iteration_end_of($name)", $wrapper)
@@ -253,21 +261,27 @@ sub _is_count {
     defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
 }
 
+# Carp's croak, loading Carp first (see the top of the file).
+sub _croak {
+    require Carp;
+    goto &Carp::croak;
+}
+
 # _options(FUNCTION, [VALID NAMES], @ARGS) -> hashref with defaults applied
 sub _options {
     my ($function, $valid, @args) = @_;
     my $valid_list = join ', ', @$valid;
     @args % 2 == 0
-      or Carp::croak("Devel::MemTrace::$function: options come in NAME => VALUE"
+      or _croak("Devel::MemTrace::$function: options come in NAME => VALUE"
         . " pairs (odd number of arguments); valid options: $valid_list");
     my %opts = @args;
     for my $name (sort keys %opts) {
         grep { $_ eq $name } @$valid
-          or Carp::croak("Devel::MemTrace::$function: unknown option '$name';"
+          or _croak("Devel::MemTrace::$function: unknown option '$name';"
             . " valid options: $valid_list");
         my $value = $opts{$name};
         $OPTION_CHECK{$name}->($value)
-          or Carp::croak("Devel::MemTrace::$function: option '$name' must be"
+          or _croak("Devel::MemTrace::$function: option '$name' must be"
             . " $OPTION_MEANS{$name}, not "
             . (defined $value ? "'$value'" : 'undef')
             . "; valid options: $valid_list");
