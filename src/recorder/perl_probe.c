@@ -40,12 +40,13 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 
-/* The memo entry for a COP. */
+/* The set of entries for a COP. COPs sit in op slabs, a few dozen bytes
+ * apart: the multiply spreads all of the address over the set number. */
 static MtProbeMemo *
-entry_for(MtProbeMemo *table, const COP *cop)
+set_for(MtProbeMemo *table, const COP *cop)
 {
-    const UV key = PTR2UV(cop);
-    return &table[((key >> 4) ^ (key >> 12)) & (MT_PROBE_MEMO_ENTRIES - 1)];
+    const uint64_t key = (uint64_t)PTR2UV(cop) * UINT64_C(0x9E3779B97F4A7C15);
+    return &table[(key >> (64 - MT_PROBE_MEMO_SET_BITS)) * MT_PROBE_MEMO_WAYS];
 }
 
 /* Where perl is: this thread's PL_curcop and PL_curstackinfo. 0 if there
@@ -68,33 +69,48 @@ perl_is_at(const COP **cop, const PERL_SI **si)
     return *cop && *si;
 }
 
+/* Whether `memo` says perl is at `cop` and `si` as it was then. */
+static int
+memo_holds(const MtProbeMemo *memo, const COP *cop, const PERL_SI *si)
+{
+    return memo->site && PTR2UV(cop) == memo->cop && PTR2UV(si) == memo->si
+        && PTR2UV(si->si_cxstack) == memo->context_stack
+        && (int64_t)si->si_cxix == memo->cxix
+        && (uint32_t)CopLINE(cop) == memo->line && MT_FILE_KEY(cop) == memo->file_key;
+}
+
 MT_HIDDEN const MtProbeMemo *
 memtrace_probe_again(MtProbeMemo *table)
 {
     const COP *cop;
     const PERL_SI *si;
-    const MtProbeMemo *memo;
+    const MtProbeMemo *set;
+    int way;
     if (!perl_is_at(&cop, &si))
         return NULL;
-    memo = entry_for(table, cop);
-    if (!memo->site || PTR2UV(cop) != memo->cop || PTR2UV(si) != memo->si)
-        return NULL;
-    if (PTR2UV(si->si_cxstack) != memo->context_stack || (int64_t)si->si_cxix != memo->cxix)
-        return NULL;
-    if ((uint32_t)CopLINE(cop) != memo->line || MT_FILE_KEY(cop) != memo->file_key)
-        return NULL;
-    return memo;
+    set = set_for(table, cop);
+    for (way = 0; way < MT_PROBE_MEMO_WAYS; way++)
+        if (memo_holds(&set[way], cop, si))
+            return &set[way];
+    return NULL;
 }
 
+/* The newest entry of a set is its first: the others move down one, the
+ * oldest goes, unless an entry for the same COP is there to replace. */
 MT_HIDDEN const MtProbeMemo *
 memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
 {
     const COP *cop;
     const PERL_SI *si;
-    MtProbeMemo *memo;
+    MtProbeMemo *set, *memo;
+    int way;
     if (!perl_is_at(&cop, &si))
         return NULL;
-    memo = entry_for(table, cop);
+    set = set_for(table, cop);
+    for (way = 0; way < MT_PROBE_MEMO_WAYS - 1 && set[way].cop != PTR2UV(cop); way++)
+        ;
+    memmove(&set[1], &set[0], (size_t)way * sizeof *set);
+    memo = &set[0];
     memo->cop = PTR2UV(cop);
     memo->si = PTR2UV(si);
     memo->context_stack = PTR2UV(si->si_cxstack);
@@ -117,6 +133,7 @@ MT_HIDDEN void
 memtrace_probe_layout(MtProbeLayout *out)
 {
     memset(out, 0, sizeof *out);
+    out->entries = MT_PROBE_MEMO_ENTRIES;
 #ifndef MULTIPLICITY
     out->curcop = PTR2UV(&PL_curcop);
     out->curstackinfo = PTR2UV(&PL_curstackinfo);

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 /* Where perl was when the recorder last resolved a Perl site at one COP,
- * and that site (0: nothing remembered). A table of these, indexed by COP,
- * is one thread's memo. */
+ * and that site (0: nothing remembered). A table of these, in sets of two
+ * picked by COP, is one thread's memo. */
 typedef struct {
     uintptr_t cop;
     uintptr_t si;
@@ -20,7 +20,12 @@ typedef struct {
     uint32_t site;
 } MtProbeMemo;
 
-#define MT_PROBE_MEMO_ENTRIES 64
+/* Two ways: with one entry per COP hash, two statements of a loop that
+ * met in an entry pushed each other out on every pass, and each time the
+ * hook paid for a full probe (two a pass on the churn benchmark). */
+#define MT_PROBE_MEMO_SET_BITS 7
+#define MT_PROBE_MEMO_WAYS 2
+#define MT_PROBE_MEMO_ENTRIES ((1 << MT_PROBE_MEMO_SET_BITS) * MT_PROBE_MEMO_WAYS)
 
 /* The entry of `table` (MT_PROBE_MEMO_ENTRIES entries) that says perl is
  * where it is now, with its site, or NULL. */
@@ -39,6 +44,7 @@ typedef struct {
     uint32_t si_cxix;    /* int32_t */
     uint32_t cop_line;   /* uint32_t */
     uint32_t cop_file;   /* uintptr_t: the file GV */
+    uint32_t entries;    /* MT_PROBE_MEMO_ENTRIES, on every perl */
 } MtProbeLayout;
 
 void memtrace_probe_layout(MtProbeLayout *out);

@@ -34,12 +34,13 @@ mod imp {
         si_cxix: u32,
         cop_line: u32,
         cop_file: u32,
+        entries: u32,
     }
 
     /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
-    const ENTRIES: usize = 64;
+    const ENTRIES: usize = (1 << 7) * 2;
 
-    /// One thread's memo: a table of entries indexed by COP, and a copy of
+    /// One thread's memo: a table of entries in sets picked by COP, and a copy of
     /// the last entry written, which a perl without MULTIPLICITY lets us
     /// check in place, without a call (most events come in runs from one
     /// statement).
@@ -54,6 +55,11 @@ mod imp {
             let mut layout = Layout::default();
             // SAFETY: fills `layout` only.
             unsafe { memtrace_probe_layout(&mut layout) };
+            // A build defect, not a condition of the program: fail loudly.
+            assert_eq!(
+                layout.entries as usize, ENTRIES,
+                "perl_probe.h and probe_memo.rs disagree on the memo's size"
+            );
             ProbeMemo {
                 table: Box::new([Entry::default(); ENTRIES]),
                 layout,
