@@ -171,7 +171,11 @@ impl Nursery {
     #[inline(always)]
     fn find(&self, key: u64) -> Option<usize> {
         let set = set_of(key);
-        let holds = |slot: &Event| slot.addr != 0 && key_of(slot) == key;
+        // The address first: it differs in nearly every slot looked at, and
+        // the op (which says the kind) is at the other end of the event,
+        // often in the next cache line. No held slot has address 0.
+        let addr = key & !1;
+        let holds = |slot: &Event| addr != 0 && slot.addr as u64 == addr && key_of(slot) == key;
         if holds(&self.slots[set]) {
             Some(set)
         } else if holds(&self.slots[set + 1]) {
