@@ -102,8 +102,15 @@ pub fn pause() {
 }
 
 /// Stop recording altogether (global destruction: the program is over).
+///
+/// This thread's nursery is published now, without allocating: an
+/// allocation of a kilobyte or more at this point (collecting the held
+/// events, as the thread's exit did) has glibc consolidate every chunk the
+/// program left in malloc's fast bins, 2% of a run with a million live
+/// allocations, spent after the program ended.
 pub fn disable() {
     MODE.store(MODE_OFF, Ordering::SeqCst);
+    let _ = LOCAL.try_with(flush_own_nursery);
 }
 
 /// Whether the hooks have anything to do at all (recording or paused).
@@ -830,18 +837,18 @@ fn flush_own_nursery(local: &Local) {
         return;
     }
     ring.enter_hook();
-    let mut held = Vec::new();
     if local.numbering.is_solo_now() {
         // SAFETY: solo, inside the hook section.
         if let Some(nursery) = unsafe { ring.nursery() } {
-            nursery.drain_into(&mut held);
+            nursery.drain_each(|event| publish_solo(local, ring, event));
         }
     } else {
+        let mut held = Vec::new();
         // SAFETY: we are the producer, inside the hook section.
         unsafe { ring.take_nursery(&mut held) };
-    }
-    for event in &held {
-        publish_solo(local, ring, event);
+        for event in &held {
+            publish_solo(local, ring, event);
+        }
     }
     ring.leave_hook();
 }

@@ -218,6 +218,16 @@ impl Nursery {
         out[start..].sort_by_key(|e| e.seq);
     }
 
+    /// Move every held allocation out, to `f`, in no particular order
+    /// (held allocations are of distinct keys, so their order does not
+    /// matter to the table). Allocates nothing: see `recorder::disable`.
+    pub fn drain_each(&mut self, mut f: impl FnMut(&Event)) {
+        for slot in self.slots.iter_mut().filter(|s| s.addr != 0) {
+            f(slot);
+            slot.addr = 0;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(|s| s.addr == 0)
     }
