@@ -204,6 +204,7 @@ push @out, sprintf "medians of %d runs (slow tools: %d runs at %g%% of the size,
   $RUNS, $SLOW_RUNS, $SLOW_SIZE * 100, $measured, $t_start - ($ENV{BENCH_STARTED} || $t_start);
 push @out, sprintf "ratios compare %s (BENCH_CLOCK=%s); cpu is user+sys of the run and its children, less disturbed by other load than wall\n",
   $CLOCK eq 'cpu' ? 'CPU times' : 'wall times', $CLOCK;
+push @out, "(b)/(a), (c)/(b), (d)/(c): median of the ratios within each round, then their quartiles (the noise)\n";
 push @out, "\n";
 push @out, sprintf $fmt, 'workload', 'size', 'run', 'wall', 'cpu', 'peak RSS', "ratio ($CLOCK)", 'budget';
 push @out, sprintf $fmt, '-' x 8, '-' x 8, '-' x 38, '-' x 9, '-' x 9, '-' x 10, '-' x 26, '-' x 14;
@@ -211,6 +212,27 @@ push @out, sprintf $fmt, '-' x 8, '-' x 8, '-' x 38, '-' x 9, '-' x 9, '-' x 10,
 sub ms_s  { my $v = shift; defined $v ? ($v >= 10_000 ? sprintf('%.1f s', $v / 1000) : sprintf('%.0f ms', $v)) : '-' }
 sub rss_s { my $v = shift; defined $v ? sprintf('%.1f MiB', $v / 1024) : '-' }
 sub ratio { my ($x, $y) = @_; defined $x && defined $y && $y > 0 ? $x / $y : undef }
+
+# The ratio of two columns measured in the same rounds: the median of the
+# per-round ratios, with their quartiles. A round runs every column back to
+# back, so a slow spell of the shared machine, which can last a round or
+# two, falls on both sides of a ratio instead of on whichever column's
+# median it happens to reach. Columns not measured in the same rounds get
+# the ratio of their medians (and no quartiles).
+sub paired {
+    my ($w, $kx, $ky) = @_;
+    my @x = map { $_->{$CLOCK} } @{ $res{$w}{$kx} // [] };
+    my @y = map { $_->{$CLOCK} } @{ $res{$w}{$ky} // [] };
+    return ratio(med($w, $kx), med($w, $ky)) unless @x && @x == @y && !grep { $_ <= 0 } @y;
+    my @r = sort { $a <=> $b } map { $x[$_] / $y[$_] } 0 .. $#x;
+    return (median(@r), $r[ int($#r / 4) ], $r[ $#r - int($#r / 4) ]);
+}
+
+# "1.234 (d)/(c) 1.21-1.25": a paired ratio, named, with its quartiles.
+sub paired_s {
+    my ($name, $r, $lo, $hi) = @_;
+    return defined $lo ? sprintf('%.3f %s %.2f-%.2f', $r, $name, $lo, $hi) : sprintf('%.3f %s', $r, $name);
+}
 
 for my $w (@WORKLOADS) {
     my $first = 1;
@@ -222,14 +244,16 @@ for my $w (@WORKLOADS) {
     };
     my $main = size_of($w, 0);
     my $slow = size_of($w, 1);
-    my ($ta, $tb, $tc, $td) = map { med($w, $_) } qw(a b c d);
+    my @ba = paired($w, 'b', 'a');
+    my @cb = paired($w, 'c', 'b');
+    my @dc = paired($w, 'd', 'c');
     my $on_limit = $w =~ /^(churn|json)$/ ? 1.3 : 1.5;
     $row->($main, $COLUMN{a}[1], 'a', '', '');
-    $row->('', $COLUMN{b}[1], 'b', sprintf('%.3f (b)/(a)', ratio($tb, $ta)), '');
-    $row->('', $COLUMN{c}[1], 'c', sprintf('%.3f (c)/(b)', ratio($tc, $tb)),
-        budget("$w: recording off / NOIMPL", ratio($tc, $tb), 'within', 0.03, '%.3f'));
-    $row->('', $COLUMN{d}[1], 'd', sprintf('%.3f (d)/(c)', ratio($td, $tc)),
-        budget("$w: recording on / off", ratio($td, $tc), '<=', $on_limit, '%.3f'));
+    $row->('', $COLUMN{b}[1], 'b', paired_s('(b)/(a)', @ba), '');
+    $row->('', $COLUMN{c}[1], 'c', paired_s('(c)/(b)', @cb),
+        budget("$w: recording off / NOIMPL", $cb[0], 'within', 0.03, '%.3f'));
+    $row->('', $COLUMN{d}[1], 'd', paired_s('(d)/(c)', @dc),
+        budget("$w: recording on / off", $dc[0], '<=', $on_limit, '%.3f'));
 
     my $as = med($w, 'as');
     my $first_slow = 1;
