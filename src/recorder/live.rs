@@ -76,10 +76,10 @@ pub struct LiveTable {
 
 /// A key and its record in 16 bytes. `head`: bits 0..48 the key, bits
 /// 48..64 the site's high 16 bits; `body`: bits 0..32 the size, 32..56 the
-/// iteration, 56..64 the site's low 8 bits. Every live key is below 2^48
-/// (user-space addresses on x86-64 and arm64 Linux, unless a program maps
-/// memory above that on purpose) and non-zero, so a slot whose `head` is 0
-/// is empty.
+/// iteration, 56..64 the site's low 8 bits. A packed key is non-zero and
+/// below 2^48 (every user-space address on x86-64 and arm64 Linux, unless
+/// a program maps memory above that on purpose; such a key is kept in
+/// `LiveTable::unpacked`), so a slot whose `head` is 0 is empty.
 #[derive(Clone, Copy)]
 #[repr(C, align(16))]
 struct Slot {
@@ -151,7 +151,7 @@ const MAP_FROM_BYTES: usize = 128 << 10;
 /// No huge pages are asked for. With `MADV_HUGEPAGE` each fault on a fresh
 /// table had the kernel find and zero 2 MiB (compacting memory if need
 /// be), which cost bigheap more than the TLB misses it saved: recording-on
-/// time 1.02-1.10x of without, in alternating runs.
+/// time 1.01-1.10x of without, in alternating runs.
 struct Slots {
     ptr: *mut Slot,
     len: usize,

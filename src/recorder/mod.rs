@@ -101,15 +101,21 @@ pub fn pause() {
     }
 }
 
-/// Stop recording altogether (global destruction: the program is over).
-///
-/// This thread's nursery is published now, without allocating: an
-/// allocation of a kilobyte or more at this point (collecting the held
-/// events, as the thread's exit did) has glibc consolidate every chunk the
-/// program left in malloc's fast bins, 2% of a run with a million live
-/// allocations, spent after the program ended.
+/// Stop recording altogether.
 pub fn disable() {
     MODE.store(MODE_OFF, Ordering::SeqCst);
+}
+
+/// Stop recording at the end of the program (global destruction).
+///
+/// This thread's nursery is published now, without allocating: an
+/// allocation of a kilobyte or more at the thread's exit (collecting the
+/// held events, as it did) has glibc consolidate every chunk the program
+/// left in malloc's fast bins, 2% of a run with a million live
+/// allocations, spent after the program ended. (Not in [`disable`], which
+/// a panic also calls: that must not publish.)
+pub fn finish() {
+    disable();
     let _ = LOCAL.try_with(flush_own_nursery);
 }
 

@@ -88,7 +88,7 @@ pub extern "C" fn memtrace_rs_pause() {
 
 #[no_mangle]
 pub extern "C" fn memtrace_rs_disable() {
-    recorder::disable();
+    recorder::finish();
 }
 
 #[no_mangle]
