@@ -260,6 +260,28 @@ mod tests {
     }
 
     #[test]
+    fn drain_each_hands_over_every_held_allocation_and_empties_the_nursery() {
+        let mut n = Nursery::default();
+        for (seq, addr) in [(1, 0x1000), (2, 0x2000), (3, 0x3000)] {
+            offer(&mut n, ev(Op::Alloc, seq, addr, 0));
+        }
+        offer(&mut n, ev(Op::NewSv, 4, 0x1000, 0));
+        offer(&mut n, ev(Op::Free, 5, 0x2000, 0));
+        let mut seen = Vec::new();
+        n.drain_each(|e| seen.push((e.op, e.addr)));
+        seen.sort_by_key(|&(op, addr)| (addr, op as u8));
+        assert_eq!(
+            seen,
+            vec![
+                (Op::Alloc, 0x1000),
+                (Op::NewSv, 0x1000),
+                (Op::Alloc, 0x3000)
+            ]
+        );
+        assert!(n.is_empty());
+    }
+
+    #[test]
     fn kinds_do_not_cancel_each_other() {
         let mut n = Nursery::default();
         offer(&mut n, ev(Op::NewSv, 1, 0x1000, 0));
