@@ -50,8 +50,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$ROOT/perl/build
 cd "$ROOT"
 
-say() { echo "==> $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=perl/build/common.sh
+. "$BUILD/common.sh"
 
 # Validate the settings before building anything.
 positive_int() { # NAME DEFAULT

@@ -18,8 +18,8 @@ fi
 PERL=$1
 CDYLIB=$2
 
-say() { echo "==> $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=perl/build/common.sh
+. "$HERE/common.sh"
 
 [[ -f "$CDYLIB" ]] || die "recorder library $CDYLIB not found; build it with 'cargo build --release --features perl'"
 command -v patchelf >/dev/null || die "patchelf not found; run perl/build/install-deps.sh"

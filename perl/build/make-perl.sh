@@ -15,8 +15,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-say() { echo "==> $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=perl/build/common.sh
+. "$HERE/common.sh"
 
 "$HERE/install-deps.sh"
 

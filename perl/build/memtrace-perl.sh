@@ -29,16 +29,8 @@ APT_DIR=$MEMTRACE_HOME/apt
 mkdir -p "$LOG_DIR" "$SRC_DIR" "$MEMTRACE_HOME/perls" "$MEMTRACE_HOME/build" "$MEMTRACE_HOME/locks"
 STAMP_NAME=.memtrace-complete
 
-say() { echo "==> $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
-
-# fail_log LOG WHAT: report a failed step with the end of its log and exit.
-fail_log() {
-    local log=$1 what=$2
-    echo "error: $what failed; see $log (last 20 lines below)" >&2
-    tail -n 20 "$log" | sed 's/^/    /' >&2
-    exit 1
-}
+# shellcheck source=perl/build/common.sh
+. "$HERE/common.sh"
 
 # run_logged LOG WHAT CMD...: run CMD with all output into LOG.
 run_logged() {

@@ -33,16 +33,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC_PKG=libtest-leaktrace-perl
 STAMP_NAME=.memtrace-complete
 
-say() { echo "==> $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
-
-# fail_log LOG WHAT: report a failed step with the end of its log and exit.
-fail_log() {
-    local log=$1 what=$2
-    echo "error: $what failed; see $log (last 20 lines below)" >&2
-    tail -n 20 "$log" 2>/dev/null | sed 's/^/    /' >&2
-    exit 1
-}
+# shellcheck source=perl/build/common.sh
+. "$HERE/common.sh"
 
 if [[ $# -ne 1 ]]; then
     echo "usage: $0 PERL   (prints Test::LeakTrace's blib directory for PERL last)" >&2
