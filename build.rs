@@ -15,7 +15,6 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=MEMTRACE_PERL");
     println!("cargo::rustc-check-cfg=cfg(perl_multiplicity)");
-    compile_thread_slot();
     if env::var_os("CARGO_FEATURE_PERL").is_none() {
         return;
     }
@@ -38,12 +37,7 @@ fn main() {
     let core = PathBuf::from(&config.archlib).join("CORE");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
-    for file in [
-        "src/xs/shim.c",
-        "src/xs/shim.h",
-        "src/recorder/perl_probe.c",
-        "src/recorder/perl_probe.h",
-    ] {
+    for file in XS_C_FILES.iter().chain(XS_HEADERS) {
         println!("cargo:rerun-if-changed={file}");
     }
     if config.multiplicity {
@@ -56,18 +50,6 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", core.display());
     println!("cargo:rustc-link-lib=dylib=perl");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", core.display());
-}
-
-/// The recorder's per-thread pointer in the static TLS block (see the
-/// file's comment): built with or without the `perl` feature.
-fn compile_thread_slot() {
-    let file = "src/recorder/thread_slot.c";
-    println!("cargo:rerun-if-changed={file}");
-    cc::Build::new()
-        .file(file)
-        .pic(true)
-        .opt_level(2)
-        .compile("memtrace_thread_slot");
 }
 
 fn fail(message: &str) -> ! {
@@ -124,23 +106,31 @@ impl PerlConfig {
     }
 }
 
-fn compile_shim(config: &PerlConfig, core: &Path) {
-    compile_with_perl_flags(config, core, "src/xs/shim.c", "memtrace_shim");
-    // The recorder's fast Perl-site check (see the file's comment).
-    compile_with_perl_flags(
-        config,
-        core,
-        "src/recorder/perl_probe.c",
-        "memtrace_perl_probe",
-    );
-}
+/// The XS layer's C, one file per job; all compiled with perl's flags.
+const XS_C_FILES: &[&str] = &[
+    // the Perl site of an event, and the memo in front of it (hot path)
+    "src/xs/site_probe.c",
+    "src/xs/perl_probe.c",
+    // SV arenas: counts, the address index, the buffers an SV owns
+    "src/xs/arena.c",
+    // the XSUBs and the perl values they return
+    "src/xs/xsubs.c",
+    // the boot handshake
+    "src/xs/boot.c",
+];
+const XS_HEADERS: &[&str] = &[
+    "src/xs/shim.h",
+    "src/xs/shim_private.h",
+    "src/xs/perl_probe.h",
+];
 
-/// Compile one C file against the target perl's headers with that perl's
-/// own compiler flags.
-fn compile_with_perl_flags(config: &PerlConfig, core: &Path, file: &str, lib: &str) {
-    let dir = Path::new(file).parent().expect("a file in a directory");
+fn compile_shim(config: &PerlConfig, core: &Path) {
     let mut build = cc::Build::new();
-    build.file(file).include(core).include(dir).pic(true);
+    build
+        .files(XS_C_FILES)
+        .include(core)
+        .include("src/xs")
+        .pic(true);
     for flag in config
         .ccflags
         .split_whitespace()
@@ -149,7 +139,7 @@ fn compile_with_perl_flags(config: &PerlConfig, core: &Path, file: &str, lib: &s
         build.flag_if_supported(flag);
     }
     build.flag_if_supported("-Wno-unused-parameter");
-    build.compile(lib);
+    build.compile("memtrace_shim");
 }
 
 fn generate_shim_bindings(out: &Path) {

@@ -85,10 +85,10 @@ for my $clean (qw(temp_buffer make_sv adopt_buffer)) {
 }
 
 my $report = report();
-like($report, qr/^  $eligible leaked UNDEF SVs at \Q$file\E line $sv_line, in main::one_iteration\n      C site: sv\.c:\d+ \S+; steady; per iteration: 1( 1)+; \d+ bytes$/m,
+like($report, qr/^  $eligible leaked UNDEF SVs at \Q$file\E line $sv_line, in main::one_iteration\n      C site: sv\.c:\d+ \S+; steady; per iteration: 1( 1)+; \d+ bytes; e\.g\. 0x[0-9a-f]+$/m,
     'the report names the UNDEF SVs and their C site');
 my $bytes = $eligible * $BUFFER;
-like($report, qr/^  $eligible leaked char buffers \($bytes bytes\) at \Q$file\E line $buffer_line, in main::one_iteration\n      C site: Leaky\.xs:$xs_line XS_Leaky_leak_buffer; steady; per iteration: 1( 1)+$/m,
+like($report, qr/^  $eligible leaked char buffers \($bytes bytes\) at \Q$file\E line $buffer_line, in main::one_iteration\n      C site: Leaky\.xs:$xs_line XS_Leaky_leak_buffer; steady; per iteration: 1( 1)+; e\.g\. 0x[0-9a-f]+$/m,
     'the report names the buffers and their XS line');
 note $report;
 

@@ -105,11 +105,9 @@ my ($CYCLE, $LEAK_SV, $LEAK_BUFFER) = map { marked_line($_) } qw(cycle leak_sv l
 sub planted_sites {
     my ($what, $runs) = @_;
     if ($what =~ /cycle/) {
-        # One run: a line per type. Several runs: one site, its types listed.
-        my ($hash, $ref) = $runs > 1
-          ? (qr/\d+ SVs \([^)]*\b$runs HASH\b[^)]*\) \(\d+ bytes\)/, qr/\d+ SVs \([^)]*\b$runs REF\b[^)]*\) \(\d+ bytes\)/)
-          : (qr/1 HASH SV \(\d+ bytes\)/, qr/1 REF SV \($SV_HEAD bytes\)/);
-        return map { qr/^  leaked $_ at \Q$FILE\E line $CYCLE, in main::make_cycle$/m } $hash, $ref;
+        # One site (Devel::MemTrace's grouping), its types listed: a HASH
+        # and a REF per run.
+        return qr/^  leaked \d+ SVs \((?=[^)]*\b$runs HASH\b)(?=[^)]*\b$runs REF\b)[^)]*\) \(\d+ bytes\) at \Q$FILE\E line $CYCLE, in main::make_cycle$/m;
     }
     if ($what =~ /leak_sv/) {
         return site_re(count => 2 * $runs, what => 'UNDEF SVs', bytes => 2 * $runs * $SV_HEAD,

@@ -228,8 +228,8 @@ like($sites, qr/^  leaked 1 char C buffer \(64 bytes\) at \Q$script\E line $line
     '-sites: the buffer site, its count, bytes, Perl and C site and source') or diag $sites;
 like($sites, qr/^  leaked 1 UNDEF SV \(\d+ bytes\) at \Q$script\E line $line{leak_sv}, in main::work\n      C site: sv\.c:\d+ Perl_newSV\n/m,
     '-sites: the UNDEF SV site') or diag $sites;
-like($sites, qr/^  leaked 1 HASH SV \(\d+ bytes\) at \Q$script\E line $line{cycle}, in main::cycle$/m,
-    '-sites: the cycle\'s hash') or diag $sites;
+like($sites, qr/^  leaked \d+ SVs \((?=[^)]*\b1 HASH\b)(?=[^)]*\b1 REF\b)[^)]*\) \(\d+ bytes\) at \Q$script\E line $line{cycle}, in main::cycle$/m,
+    '-sites: the cycle\'s hash and reference, one site') or diag $sites;
 
 # A clean block: no output.
 is($run{clean}{stderr}, '', 'leaktrace on a clean block prints nothing');

@@ -11,6 +11,8 @@
 use super::event::{Event, Op};
 use super::live::{live_key, LiveRecord, LiveTable};
 use super::sites::{Kind, SiteId, Sites};
+pub use memtrace_analysis::LeakRule;
+pub use memtrace_format::Snapshot;
 
 /// Running totals, for `stats()` and the per-iteration lines.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,52 +32,6 @@ pub struct Totals {
     pub mem_live: u64,
     pub mem_bytes: u64,
     pub sv_live: u64,
-}
-
-/// What a checkpoint reports about the iteration it closes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    pub iteration: u32,
-    pub svs: u64,
-    pub svs_delta: i64,
-    pub mem_live: u64,
-    pub mem_bytes: u64,
-    pub mem_live_delta: i64,
-    pub mem_bytes_delta: i64,
-    pub sv_live: u64,
-    pub new_leaks: u64,
-}
-
-/// Which live allocations count as leaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeakRule {
-    /// Iterations after iteration 0 to ignore as warm-up.
-    pub skip: u32,
-    /// Later checkpoints an allocation must survive.
-    pub min_age: u32,
-}
-
-impl Default for LeakRule {
-    fn default() -> Self {
-        LeakRule {
-            skip: 0,
-            min_age: 2,
-        }
-    }
-}
-
-impl LeakRule {
-    /// The range of iterations whose survivors are leaks once `closed`
-    /// iterations (0..closed) have been closed, or None if there is none.
-    pub fn eligible(&self, closed: u32) -> Option<(u32, u32)> {
-        let first = 1 + self.skip as u64;
-        let last = closed as i64 - 1 - self.min_age as i64;
-        if last < first as i64 {
-            None
-        } else {
-            Some((first as u32, last as u32))
-        }
-    }
 }
 
 /// A record pushed out of the table by another thread's allocation of its
@@ -388,6 +344,8 @@ impl Aggregator {
             mem_bytes_delta: self.totals.mem_bytes as i64 - base_bytes as i64,
             sv_live: self.totals.sv_live,
             new_leaks,
+            rss: 0,
+            time_ms: now_ms(),
         };
         self.history.push(snapshot);
         if self.iteration < super::live::ITERATION_MAX {
@@ -406,6 +364,13 @@ impl Aggregator {
     pub fn held(&self) -> usize {
         self.held.len()
     }
+}
+
+/// Milliseconds since the Unix epoch (a vDSO call, no system call).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -581,20 +546,5 @@ mod tests {
             (a.totals.mem_live, a.totals.mem_bytes, a.totals.overwritten),
             (1, 16, 1)
         );
-    }
-
-    #[test]
-    fn eligible_range_follows_skip_and_min_age() {
-        let rule = LeakRule {
-            skip: 0,
-            min_age: 2,
-        };
-        assert_eq!(rule.eligible(3), None); // 0,1,2 closed: 1 has age 1
-        assert_eq!(rule.eligible(4), Some((1, 1)));
-        let rule = LeakRule {
-            skip: 2,
-            min_age: 1,
-        };
-        assert_eq!(rule.eligible(5), Some((3, 3)));
     }
 }

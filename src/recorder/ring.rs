@@ -303,7 +303,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::event::Op;
+    use crate::event::Op;
 
     #[test]
     fn push_until_full_then_drain_in_order() {

@@ -4,7 +4,7 @@
 //! the string pointers handed to the XS layer stay valid. The number of
 //! distinct sites is bounded by the program's code, not by its run time.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 
 use hashbrown::HashMap;
 
@@ -116,25 +116,9 @@ impl PerlSites {
     }
 }
 
-/// What kind of thing a live record is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Kind {
-    /// An SV head (new_sv/del_sv hooks).
-    Sv = 0,
-    /// A logged allocation (Newx/Renew/Safefree).
-    Mem = 1,
-}
-
-impl Kind {
-    /// The name users see (`kind` in leak records), NUL-terminated for C.
-    pub fn name(self) -> &'static CStr {
-        match self {
-            Kind::Sv => c"sv",
-            Kind::Mem => c"mem",
-        }
-    }
-}
+/// What kind of thing a live record is: the capture format's, so a
+/// record's kind needs no translation on its way to a capture.
+pub use memtrace_format::Kind;
 
 pub type SiteId = u32;
 

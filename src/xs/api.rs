@@ -8,11 +8,16 @@ use std::ffi::{c_char, c_int};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::ffi::{MtLeak, MtLeakSite, MtList, MtSnapshot, MtStats, MtTypeCount};
+use memtrace_analysis::format::{Header, Kind, Record};
+use memtrace_analysis::{Heap, ReportOptions};
+use serde_json::{json, Value};
+
+use super::ffi::{MtList, MtSnapshot, MtStats, MtValue};
+use super::live_heap::{LiveRecords, LiveTables};
 use super::perl_sites::PERL_SITE_SOURCE;
-use super::sv_types::{sv_type_name, LiveSvs};
-use crate::recorder::{self, Aggregator, LeakRule, Snapshot};
-use crate::report;
+use super::sv_types::sv_type_name;
+use super::value;
+use crate::recorder::{self, LeakRule, Snapshot};
 
 /// Run `f`, turning a panic into `fallback` and one line on stderr.
 fn guarded<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
@@ -29,36 +34,12 @@ fn guarded<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Owns a list's items and the buffers they point into.
-struct OwnedList {
-    _items: Box<dyn std::any::Any>,
-    _buffers: Vec<Box<dyn std::any::Any>>,
-}
-
-fn hand_out<T: 'static>(
-    items: Vec<T>,
-    buffers: Vec<Box<dyn std::any::Any>>,
-    out: *mut *const T,
-    len: *mut usize,
-) -> *mut MtList {
-    // SAFETY: the XSUB passes valid out-pointers.
-    unsafe {
-        *out = items.as_ptr();
-        *len = items.len();
-    }
-    let owned = Box::new(OwnedList {
-        _items: Box::new(items),
-        _buffers: buffers,
-    });
-    Box::into_raw(owned) as *mut MtList
-}
-
 #[no_mangle]
 pub extern "C" fn memtrace_rs_free_list(list: *mut MtList) {
     guarded("free_list", (), || {
         if !list.is_null() {
-            // SAFETY: made by hand_out, handed back once.
-            drop(unsafe { Box::from_raw(list as *mut OwnedList) });
+            // SAFETY: made by value::hand_out, handed back once.
+            unsafe { value::free(list) }
         }
     })
 }
@@ -178,23 +159,65 @@ pub extern "C" fn memtrace_rs_stats(out: *mut MtStats) {
     })
 }
 
-#[no_mangle]
-pub extern "C" fn memtrace_rs_history(
-    items: *mut *const MtSnapshot,
-    len: *mut usize,
+/// Run `answer` and hand its value (or its error) to the XSUB; NULL after
+/// a panic.
+fn answer(
+    what: &str,
+    out: *mut *const MtValue,
+    answer: impl FnOnce() -> Result<Value, String>,
 ) -> *mut MtList {
-    guarded("history", std::ptr::null_mut(), || {
-        let history: Vec<MtSnapshot> =
-            recorder::with_aggregator(|a| a.history.iter().map(mt_snapshot).collect());
-        hand_out(history, Vec::new(), items, len)
+    guarded(what, std::ptr::null_mut(), || match answer() {
+        Ok(v) => value::hand_out(v, out),
+        Err(message) => value::hand_out_error(message, out),
     })
 }
 
-/// Perl file and sub of a Perl site, as immortal C strings.
-fn perl_site_text(site: recorder::PerlSiteId) -> (*const c_char, u32, *const c_char) {
-    recorder::with_perl_sites(|p| {
-        let s = p.get(site);
-        (p.strings.c_ptr(s.file), s.line, p.strings.c_ptr(s.sub))
+/// Run `f` on the analysis's view of the live recorder.
+fn with_live_heap<R>(
+    rule: LeakRule,
+    prepare: impl FnOnce(&mut LiveRecords),
+    f: impl FnOnce(&Heap) -> R,
+) -> R {
+    recorder::with_aggregator(|a| {
+        let header = Header {
+            skip: rule.skip,
+            min_age: rule.min_age,
+            ..Header::default()
+        };
+        let tables = recorder::with_perl_sites(|perl| LiveTables::copy(a, perl, header));
+        let mut records = LiveRecords::new(a, &tables);
+        prepare(&mut records);
+        f(&Heap {
+            tables: &tables.capture,
+            records: &records,
+        })
+    })
+}
+
+fn to_value(v: impl serde::Serialize) -> Result<Value, String> {
+    serde_json::to_value(v).map_err(|e| format!("Devel::MemTrace: internal error: {e}"))
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_history(out: *mut *const MtValue) -> *mut MtList {
+    answer("history", out, || {
+        let history = recorder::with_aggregator(|a| a.history.clone());
+        Ok(Value::Array(history.iter().map(snapshot_value).collect()))
+    })
+}
+
+/// A checkpoint's result as perl code sees it (`history()`).
+fn snapshot_value(s: &Snapshot) -> Value {
+    json!({
+        "iteration": s.iteration,
+        "svs": s.svs,
+        "svs_delta": s.svs_delta,
+        "mem_live": s.mem_live,
+        "mem_bytes": s.mem_bytes,
+        "mem_live_delta": s.mem_live_delta,
+        "mem_bytes_delta": s.mem_bytes_delta,
+        "sv_live": s.sv_live,
+        "new_leaks": s.new_leaks,
     })
 }
 
@@ -202,37 +225,41 @@ fn perl_site_text(site: recorder::PerlSiteId) -> (*const c_char, u32, *const c_c
 pub extern "C" fn memtrace_rs_leaks(
     skip: u32,
     min_age: u32,
-    items: *mut *const MtLeak,
-    len: *mut usize,
+    out: *mut *const MtValue,
 ) -> *mut MtList {
-    guarded("leaks", std::ptr::null_mut(), || {
-        let leaks = recorder::with_aggregator(|a: &mut Aggregator| {
-            report::leaks(
-                a,
-                LeakRule { skip, min_age },
-                &LiveSvs::of_this_interpreter(),
-            )
-            .into_iter()
-            .map(|l| {
-                let site = *a.sites.get(l.site);
-                let (file, line, sub_name) = perl_site_text(site.perl_site);
-                MtLeak {
-                    address: l.address,
-                    kind: l.kind.name().as_ptr(),
-                    type_name: l.type_name.c_ptr(a),
-                    size: l.size,
-                    iteration: l.iteration,
-                    file,
-                    line,
-                    sub_name,
-                    c_file: a.sites.strings.c_ptr(site.c_file),
-                    c_line: site.c_line,
-                    c_func: a.sites.strings.c_ptr(site.c_func),
-                }
-            })
-            .collect::<Vec<_>>()
-        });
-        hand_out(leaks, Vec::new(), items, len)
+    answer("leaks", out, || {
+        let rule = LeakRule { skip, min_age };
+        Ok(with_live_heap(
+            rule,
+            |_| {},
+            |heap| {
+                Value::Array(
+                    memtrace_analysis::leaks(heap, rule)
+                        .iter()
+                        .map(|leak| leak_value(heap, leak))
+                        .collect(),
+                )
+            },
+        ))
+    })
+}
+
+/// One leak as `leaks()` returns it.
+fn leak_value(heap: &Heap, leak: &Record) -> Value {
+    let site = heap.site(leak.site);
+    let perl = heap.perl_site(site);
+    json!({
+        "address": leak.address,
+        "kind": leak.kind.name(),
+        "type": heap.type_name(leak),
+        "size": leak.size,
+        "iteration": leak.iteration,
+        "file": heap.string(perl.file),
+        "line": perl.line,
+        "sub": heap.string(perl.sub),
+        "c_file": heap.string(site.c_file),
+        "c_line": site.c_line,
+        "c_func": heap.string(site.c_func),
     })
 }
 
@@ -240,53 +267,76 @@ pub extern "C" fn memtrace_rs_leaks(
 pub extern "C" fn memtrace_rs_leak_sites(
     skip: u32,
     min_age: u32,
-    items: *mut *const MtLeakSite,
-    len: *mut usize,
+    out: *mut *const MtValue,
 ) -> *mut MtList {
-    guarded("leak_sites", std::ptr::null_mut(), || {
-        let mut buffers: Vec<Box<dyn std::any::Any>> = Vec::new();
-        let sites = recorder::with_aggregator(|a: &mut Aggregator| {
-            report::leak_sites(
-                a,
-                LeakRule { skip, min_age },
-                &LiveSvs::of_this_interpreter(),
+    answer("leak_sites", out, || {
+        let rule = LeakRule { skip, min_age };
+        to_value(with_live_heap(
+            rule,
+            |_| {},
+            |heap| memtrace_analysis::leak_sites(heap, rule),
+        ))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_group_leaks(
+    svs: *const usize,
+    n_svs: usize,
+    mems: *const usize,
+    n_mems: usize,
+    first: u32,
+    last: u32,
+    out: *mut *const MtValue,
+) -> *mut MtList {
+    answer("group_leaks", out, || {
+        // SAFETY: the XSUB passes `n_svs` and `n_mems` addresses.
+        let (svs, mems) = unsafe {
+            (
+                std::slice::from_raw_parts(svs, n_svs),
+                std::slice::from_raw_parts(mems, n_mems),
             )
-            .into_iter()
-            .map(|s| {
-                let (file, line, sub_name) = perl_site_text(s.perl_site);
-                let per_iteration: Box<[u64]> = s.per_iteration.into_boxed_slice();
-                let types: Box<[MtTypeCount]> = s
-                    .types
-                    .iter()
-                    .map(|(name, count)| MtTypeCount {
-                        name: name.c_ptr(a),
-                        count: *count,
+        };
+        let wanted = svs
+            .iter()
+            .map(|&a| (Kind::Sv, a as u64))
+            .chain(mems.iter().map(|&a| (Kind::Mem, a as u64)));
+        to_value(with_live_heap(
+            LeakRule::default(),
+            |_| {},
+            |heap| {
+                let leaks = wanted
+                    .filter_map(|(kind, address)| heap.records.find(kind, address))
+                    .map(|mut record| {
+                        heap.records.complete(&mut record);
+                        record
                     })
                     .collect();
-                let site = MtLeakSite {
-                    kind: s.kind.name().as_ptr(),
-                    file,
-                    line,
-                    sub_name,
-                    c_file: a.sites.strings.c_ptr(s.c_file),
-                    c_line: s.c_line,
-                    c_func: a.sites.strings.c_ptr(s.c_func),
-                    count: s.count,
-                    bytes: s.bytes,
-                    first_iteration: s.first_iteration,
-                    per_iteration: per_iteration.as_ptr(),
-                    per_iteration_len: per_iteration.len(),
-                    types: types.as_ptr(),
-                    types_len: types.len(),
-                    status: s.status.name().as_ptr(),
-                };
-                // A boxed slice's buffer does not move when the box does.
-                buffers.push(Box::new(per_iteration));
-                buffers.push(Box::new(types));
-                site
-            })
-            .collect::<Vec<_>>()
-        });
-        hand_out(sites, buffers, items, len)
+                memtrace_analysis::group(heap, leaks, first, last)
+            },
+        ))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_report(
+    skip: u32,
+    min_age: u32,
+    all: c_int,
+    top: u32,
+    out: *mut *const MtValue,
+) -> *mut MtList {
+    answer("report", out, || {
+        let options = ReportOptions {
+            rule: LeakRule { skip, min_age },
+            all: all != 0,
+            top,
+        };
+        let text = with_live_heap(
+            options.rule,
+            |_| {},
+            |heap| memtrace_analysis::report(heap, options),
+        );
+        Ok(Value::String(text))
     })
 }

@@ -58,6 +58,8 @@ int memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrent
 /* Resolve what current_cop returned to text. 0 if it cannot be read safely
  * now (`realloc_old` may be a stash's name table). */
 int memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out);
+/* sizeof(SV): the stride of the SV arenas. */
+size_t memtrace_shim_sv_head_size(void);
 /* Describe a live SV head. 0 if it is not a live SV. */
 int memtrace_shim_sv_info(uintptr_t sv, MtSvInfo *out);
 
@@ -66,6 +68,11 @@ typedef struct {
     uintptr_t start;
     uintptr_t end;
 } MtArena;
+
+/* For each of `n` sorted, distinct addresses, the live SV of the calling
+ * thread's interpreter whose value buffer it is, or 0, into owners[]. 0 if
+ * there is no interpreter. */
+int memtrace_shim_buffer_owners(const uintptr_t *sorted, size_t n, uintptr_t *owners);
 
 /* The SV arenas of the calling thread's interpreter: fills up to `cap` of
  * them and returns how many there are (call again with a bigger buffer if
@@ -88,42 +95,27 @@ typedef struct {
     uint64_t new_leaks;
 } MtSnapshot;
 
-typedef struct {
-    uintptr_t address;
-    const char *kind;        /* "sv" or "mem" */
-    const char *type_name;
-    uint64_t size;
-    uint32_t iteration;
-    const char *file;
-    uint32_t line;
-    const char *sub_name;
-    const char *c_file;
-    uint32_t c_line;
-    const char *c_func;
-} MtLeak;
+/* A value Rust hands to perl, built into SVs by the XSUB: the answers of
+ * the analysis (leaks, sites, identify, report, dump), as the same trees
+ * the memtrace command prints as JSON. */
+#define MT_VALUE_UNDEF 0
+#define MT_VALUE_UV 1
+#define MT_VALUE_IV 2
+#define MT_VALUE_NV 3       /* `number` holds the double's bits */
+#define MT_VALUE_STR 4      /* `text`, `len` bytes of UTF-8 */
+#define MT_VALUE_ARRAY 5    /* `len` values at `items` */
+#define MT_VALUE_HASH 6     /* `len` pairs at `items`: key (a STR), value */
+#define MT_VALUE_TRUE 7
+#define MT_VALUE_FALSE 8
+#define MT_VALUE_ERROR 9    /* `text`: one line for the user; the XSUB croaks */
 
-typedef struct {
-    const char *name;
-    uint64_t count;
-} MtTypeCount;
-
-typedef struct {
-    const char *kind;
-    const char *file;
-    uint32_t line;
-    const char *sub_name;
-    const char *c_file;
-    uint32_t c_line;
-    const char *c_func;
-    uint64_t count;
-    uint64_t bytes;
-    uint32_t first_iteration;
-    const uint64_t *per_iteration;
-    size_t per_iteration_len;
-    const MtTypeCount *types;   /* most common first */
-    size_t types_len;
-    const char *status;      /* "steady", "intermittent" or "stopped" */
-} MtLeakSite;
+typedef struct MtValue {
+    uint32_t kind;
+    uint64_t number;
+    const char *text;
+    size_t len;
+    const struct MtValue *items;
+} MtValue;
 
 typedef struct {
     uint64_t events;
@@ -160,9 +152,18 @@ uint32_t memtrace_rs_current_iteration(void);
 void memtrace_rs_stats(MtStats *out);
 const char *memtrace_rs_sv_type_name(int32_t svtype, int is_ref);
 
-MtList *memtrace_rs_history(const MtSnapshot **items, size_t *len);
-MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtLeak **items, size_t *len);
-MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, const MtLeakSite **items, size_t *len);
+/* Each returns a list owning *out (free it with memtrace_rs_free_list), or
+ * NULL after an internal error (reported on stderr). */
+MtList *memtrace_rs_history(const MtValue **out);
+MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtValue **out);
+MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, const MtValue **out);
+MtList *memtrace_rs_report(uint32_t skip, uint32_t min_age, int all, uint32_t top,
+                           const MtValue **out);
+/* The given leaks (SV heads and C buffers, by address) made in iterations
+ * first..=last, grouped into sites as leak_sites groups them. */
+MtList *memtrace_rs_group_leaks(const uintptr_t *svs, size_t n_svs, const uintptr_t *mems,
+                                size_t n_mems, uint32_t first, uint32_t last,
+                                const MtValue **out);
 void memtrace_rs_free_list(MtList *list);
 
 /* An address inside the recorder library, to tell which object is first. */

@@ -3,8 +3,9 @@
 
 use std::ffi::CStr;
 
-use super::ffi::{memtrace_shim_sv_arenas, memtrace_shim_sv_info, MtArena, MtSvInfo};
-use crate::report::SvInspector;
+use super::ffi::{
+    memtrace_shim_sv_arenas, memtrace_shim_sv_head_size, memtrace_shim_sv_info, MtArena, MtSvInfo,
+};
 
 include!(concat!(env!("OUT_DIR"), "/sv_type_names.rs"));
 
@@ -51,9 +52,34 @@ impl LiveSvs {
         LiveSvs { arenas }
     }
 
-    fn is_own(&self, addr: usize) -> bool {
+    /// Whether `addr` lies in one of this interpreter's SV arenas.
+    pub fn is_own(&self, addr: usize) -> bool {
         let i = self.arenas.partition_point(|a| a.start <= addr);
         i > 0 && addr < self.arenas[i - 1].end
+    }
+
+    /// Whether `addr` is the start of an SV head in this interpreter's
+    /// arenas (addresses from a user are checked before a head is read).
+    // `is_multiple_of` needs Rust 1.87; the README promises 1.82.
+    #[allow(clippy::manual_is_multiple_of)]
+    fn is_own_head(&self, addr: usize) -> bool {
+        let i = self.arenas.partition_point(|a| a.start <= addr);
+        // SAFETY: a constant of the perl it was built for.
+        let head = unsafe { memtrace_shim_sv_head_size() };
+        i > 0 && addr < self.arenas[i - 1].end && (addr - self.arenas[i - 1].start) % head == 0
+    }
+
+    /// The type of the live SV at `addr`, for an address that has no
+    /// record (a user's); None if no live SV of this interpreter is there.
+    pub fn unrecorded_sv(&self, addr: usize) -> Option<&'static str> {
+        if !self.is_own_head(addr) {
+            return None;
+        }
+        self.info(addr).map(|info| {
+            sv_type_name(info.svtype, info.is_ref != 0)
+                .to_str()
+                .unwrap_or("?")
+        })
     }
 
     fn info(&self, addr: usize) -> Option<MtSvInfo> {
@@ -67,8 +93,9 @@ impl LiveSvs {
     }
 }
 
-impl SvInspector for LiveSvs {
-    fn sv_type(&self, addr: usize) -> &'static CStr {
+impl LiveSvs {
+    /// The type name of the SV at `addr` (a recorded SV head).
+    pub fn type_name(&self, addr: usize) -> &'static CStr {
         if !self.is_own(addr) {
             return OTHER_THREAD;
         }
@@ -78,7 +105,8 @@ impl SvInspector for LiveSvs {
         }
     }
 
-    fn sv_size(&self, addr: usize) -> u64 {
+    /// Head, body and buffer bytes of the SV at `addr` (0 if unknown).
+    pub fn size(&self, addr: usize) -> u64 {
         self.info(addr).map_or(0, |info| info.size)
     }
 }

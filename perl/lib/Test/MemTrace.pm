@@ -696,23 +696,16 @@ sub _merge_string_evals {
 # ---------------------------------------------------------------------------
 # Describing leaks: diag of the assertions, leaktrace's modes.
 
-# Leaks grouped by site: the same kind, type, Perl site and C site.
+# Leaks grouped into sites as Devel::MemTrace's leak_sites groups them (the
+# analysis's one grouping: kind, Perl site and C site, types counted).
 sub _group {
     my ($leaks) = @_;
-    my (%site, @order);
-    for my $leak (@$leaks) {
-        my $key = join "\0", map { $_ // '' }
-          @{$leak}{qw(kind type file line sub c_file c_line c_func)};
-        my $site = $site{$key} ||= do {
-            push @order, $key;
-            +{ %$leak, count => 0, bytes => 0, types => { $leak->{type} => 0 } };
-        };
-        $site->{count}++;
-        $site->{bytes} += $leak->{size};
-        $site->{types}{ $leak->{type} }++;
-    }
-    return [ sort { $b->{count} <=> $a->{count} || $b->{bytes} <=> $a->{bytes} }
-             map { $site{$_} } @order ];
+    return [] unless @$leaks;
+    my ($first, $last) = (sort { $a <=> $b } map { $_->{iteration} } @$leaks)[ 0, -1 ];
+    return Devel::MemTrace::_group_leaks(
+        [ map { $_->{address} } grep { $_->{kind} eq 'sv' } @$leaks ],
+        [ map { $_->{address} } grep { $_->{kind} ne 'sv' } @$leaks ],
+        $first, $last);
 }
 
 # The lines describing each site; with the source line if $with_source.
@@ -722,11 +715,11 @@ sub _site_lines {
     for my $site (@$sites) {
         # Worded as Devel::MemTrace's report words them.
         my $what = $site->{kind} eq 'sv'
-          ? Devel::MemTrace::_types_phrase($site, 'SV', 'SVs')
-          : Devel::MemTrace::_types_phrase($site, 'C buffer', 'C buffers');
+          ? _types_phrase($site, 'SV', 'SVs')
+          : _types_phrase($site, 'C buffer', 'C buffers');
         push @lines, sprintf '  leaked %d %s (%d bytes) %s',
           $site->{count}, $what, $site->{bytes},
-          Devel::MemTrace::_perl_site_text($site);
+          _perl_site_text($site);
         my $detail = 'C site: ' . _c_site_text($site);
         $detail .= '; per run: ' . join ' ', @{ $site->{per_iteration} }
           if $site->{per_run};
@@ -737,6 +730,28 @@ sub _site_lines {
         }
     }
     return @lines;
+}
+
+# "UNDEF SVs", "char C buffers", or "SVs (12 HASH, 12 IV)" for a mixed site.
+sub _types_phrase {
+    my ($site, $one, $many) = @_;
+    my $noun  = $site->{count} == 1 ? $one : $many;
+    my %types = %{ $site->{types} || {} };
+    if (keys %types > 1) {
+        my @by_count = sort { $types{$b} <=> $types{$a} || $a cmp $b } keys %types;
+        return "$noun (" . join(', ', map {"$types{$_} $_"} @by_count) . ')';
+    }
+    return defined $site->{type} && length $site->{type} ? "$site->{type} $noun" : $noun;
+}
+
+# "at FILE line N, in SUB", as perl words its warnings.
+sub _perl_site_text {
+    my ($site) = @_;
+    return 'at an unknown Perl site' unless defined $site->{file} && length $site->{file};
+    my $text = "at $site->{file} line $site->{line}";
+    my $sub  = $site->{sub};
+    $text .= ", in $sub" if defined $sub && length $sub && $sub !~ /::RUNTIME\z/;
+    return $text;
 }
 
 sub _c_site_text {

@@ -1,9 +1,8 @@
 //! Is a leak site still leaking?
 
-use std::ffi::CStr;
-
 /// How a leak site's per-iteration counts behave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Leaked in every eligible iteration since its first leak, and in each
     /// of the recent ones: the classic steady leak.
@@ -21,14 +20,17 @@ pub enum Status {
 pub const RECENT_ITERATIONS: usize = 3;
 
 impl Status {
-    /// The name users see (`status` of a leak site), NUL-terminated for C.
-    pub fn name(self) -> &'static CStr {
+    /// The name users see (`status` of a leak site).
+    pub fn name(self) -> &'static str {
         match self {
-            Status::Steady => c"steady",
-            Status::Intermittent => c"intermittent",
-            Status::Stopped => c"stopped",
+            Status::Steady => "steady",
+            Status::Intermittent => "intermittent",
+            Status::Stopped => "stopped",
         }
     }
+
+    /// Every status, and the names `leak_sites(status => ...)` also takes.
+    pub const NAMES: [&'static str; 5] = ["steady", "intermittent", "stopped", "ongoing", "all"];
 
     /// Classify counts per eligible iteration, oldest first.
     pub fn classify(per_iteration: &[u64]) -> Status {

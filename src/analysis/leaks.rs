@@ -1,0 +1,267 @@
+//! Which live records are leaks, and how they group into leak sites.
+
+use std::collections::HashMap;
+
+use memtrace_format::{Kind, Record};
+use serde::Serialize;
+
+use crate::heap::Heap;
+use crate::rule::LeakRule;
+use crate::status::Status;
+
+/// Every leak under `rule`, completed (SV type and size filled in), ordered
+/// by iteration, then kind, then address. Perl's permanent pools (SV and
+/// body arenas) are never leaks.
+pub fn leaks(heap: &Heap, rule: LeakRule) -> Vec<Record> {
+    let Some((first, last)) = rule.eligible(heap.closed()) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    heap.records.for_each(&mut |mut record| {
+        if (first..=last).contains(&record.iteration) && !heap.site(record.site).permanent_pool {
+            heap.records.complete(&mut record);
+            found.push(record);
+        }
+    });
+    found.sort_unstable_by_key(|r| (r.iteration, r.kind, r.address));
+    found
+}
+
+/// A type with its count at a leak site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypeCount {
+    pub name: String,
+    pub count: u64,
+}
+
+/// Leaks grouped by kind, Perl site and C site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeakSite {
+    /// "sv" or "mem".
+    pub kind: &'static str,
+    /// The Perl site: file, line and fully qualified sub.
+    pub file: String,
+    pub line: u32,
+    pub sub: String,
+    /// The C site perl passed to the hook.
+    pub c_file: String,
+    pub c_line: u32,
+    pub c_func: String,
+    /// The most common type at the site.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Type names with their counts, most common first (serialized as a
+    /// map, `{ "HASH": 9, "REF": 9 }`, which is what perl code wants).
+    #[serde(serialize_with = "types_as_map")]
+    pub types: Vec<TypeCount>,
+    pub count: u64,
+    pub bytes: u64,
+    /// The first eligible iteration; `per_iteration[0]` counts its leaks.
+    pub first_iteration: u32,
+    pub per_iteration: Vec<u64>,
+    pub status: Status,
+    /// One leaked address of the site (of its latest iteration), for
+    /// identify and for matching a heap dump's addresses.
+    pub sample_address: u64,
+}
+
+impl LeakSite {
+    /// The key under which sites of different heaps (captures of several
+    /// processes, or of one process at two times) are the same site.
+    pub fn key(&self) -> SiteKey {
+        SiteKey {
+            kind: self.kind,
+            file: self.file.clone(),
+            line: self.line,
+            sub: self.sub.clone(),
+            c_file: self.c_file.clone(),
+            c_line: self.c_line,
+            c_func: self.c_func.clone(),
+        }
+    }
+
+    /// The last eligible iteration `per_iteration` covers.
+    pub fn last_iteration(&self) -> u32 {
+        self.first_iteration + self.per_iteration.len().saturating_sub(1) as u32
+    }
+}
+
+fn types_as_map<S: serde::Serializer>(types: &[TypeCount], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(types.iter().map(|t| (&t.name, t.count)))
+}
+
+/// What makes two leak sites the same, by text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SiteKey {
+    pub kind: &'static str,
+    pub file: String,
+    pub line: u32,
+    pub sub: String,
+    pub c_file: String,
+    pub c_line: u32,
+    pub c_func: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct GroupKey {
+    kind: Kind,
+    perl_site: u32,
+    c_file: u32,
+    c_line: u32,
+    c_func: u32,
+}
+
+struct Group<'a> {
+    count: u64,
+    bytes: u64,
+    per_iteration: Vec<u64>,
+    types: HashMap<&'a str, u64>,
+    sample: (u32, u64),
+}
+
+/// Leaks grouped into sites, most leaked first.
+pub fn leak_sites(heap: &Heap, rule: LeakRule) -> Vec<LeakSite> {
+    let Some((first, last)) = rule.eligible(heap.closed()) else {
+        return Vec::new();
+    };
+    group(heap, leaks(heap, rule), first, last)
+}
+
+/// Completed `leaks` made in iterations `first..=last` grouped into sites
+/// (by kind, Perl site and C site), most leaked first: [`leak_sites`], and
+/// Test::MemTrace's own selections of leaks.
+pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<LeakSite> {
+    let span = (last.max(first) - first + 1) as usize;
+    let mut groups: HashMap<GroupKey, Group> = HashMap::new();
+    for leak in leaks {
+        if !(first..=last).contains(&leak.iteration) {
+            continue;
+        }
+        let site = heap.site(leak.site);
+        let key = GroupKey {
+            kind: site.kind,
+            perl_site: site.perl_site,
+            c_file: site.c_file,
+            c_line: site.c_line,
+            c_func: site.c_func,
+        };
+        let group = groups.entry(key).or_insert_with(|| Group {
+            count: 0,
+            bytes: 0,
+            per_iteration: vec![0; span],
+            types: HashMap::new(),
+            sample: (0, 0),
+        });
+        group.count += 1;
+        group.bytes += leak.size;
+        group.per_iteration[(leak.iteration - first) as usize] += 1;
+        *group.types.entry(heap.type_name(&leak)).or_insert(0) += 1;
+        // Leaks come by iteration, then address: the first of the latest
+        // iteration is the sample.
+        if group.sample.1 == 0 || leak.iteration > group.sample.0 {
+            group.sample = (leak.iteration, leak.address);
+        }
+    }
+    let mut sites: Vec<(u32, LeakSite)> = groups
+        .into_iter()
+        .map(|(key, group)| {
+            let perl = heap.tables.perl_sites[key.perl_site as usize];
+            let mut types: Vec<TypeCount> = group
+                .types
+                .into_iter()
+                .map(|(name, count)| TypeCount {
+                    name: name.to_string(),
+                    count,
+                })
+                .collect();
+            types.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+            let site = LeakSite {
+                kind: key.kind.name(),
+                file: heap.string(perl.file).to_string(),
+                line: perl.line,
+                sub: heap.string(perl.sub).to_string(),
+                c_file: heap.string(key.c_file).to_string(),
+                c_line: key.c_line,
+                c_func: heap.string(key.c_func).to_string(),
+                type_name: types.first().map(|t| t.name.clone()).unwrap_or_default(),
+                types,
+                count: group.count,
+                bytes: group.bytes,
+                first_iteration: first,
+                status: Status::classify(&group.per_iteration),
+                per_iteration: group.per_iteration,
+                sample_address: group.sample.1,
+            };
+            (key.perl_site, site)
+        })
+        .collect();
+    sites.sort_by(|(a_perl, a), (b_perl, b)| {
+        b.count
+            .cmp(&a.count)
+            .then(b.bytes.cmp(&a.bytes))
+            .then(a_perl.cmp(b_perl))
+            .then(a.c_line.cmp(&b.c_line))
+    });
+    sites.into_iter().map(|(_, site)| site).collect()
+}
+
+/// Keep the sites of one status, or "ongoing" (steady and intermittent),
+/// or "all".
+pub fn with_status(sites: Vec<LeakSite>, which: &str) -> Vec<LeakSite> {
+    sites
+        .into_iter()
+        .filter(|s| match which {
+            "all" => true,
+            "ongoing" => s.status != Status::Stopped,
+            name => s.status.name() == name,
+        })
+        .collect()
+}
+
+/// The leak sites of several heaps (the workers of a prefork server, say)
+/// as one list: the same site (by text) in several heaps is one site, its
+/// counts added iteration by iteration, its status judged again on the sum.
+pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
+    let mut merged: Vec<LeakSite> = Vec::new();
+    let mut index: HashMap<SiteKey, usize> = HashMap::new();
+    for site in lists.into_iter().flatten() {
+        let Some(&i) = index.get(&site.key()) else {
+            index.insert(site.key(), merged.len());
+            merged.push(site);
+            continue;
+        };
+        let into = &mut merged[i];
+        into.count += site.count;
+        into.bytes += site.bytes;
+        // Every heap was judged with the same rule: the same first iteration.
+        if into.per_iteration.len() < site.per_iteration.len() {
+            into.per_iteration.resize(site.per_iteration.len(), 0);
+        }
+        for (sum, n) in into.per_iteration.iter_mut().zip(&site.per_iteration) {
+            *sum += n;
+        }
+        for t in site.types {
+            match into.types.iter_mut().find(|m| m.name == t.name) {
+                Some(m) => m.count += t.count,
+                None => into.types.push(t),
+            }
+        }
+    }
+    for site in &mut merged {
+        site.types
+            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        site.type_name = site
+            .types
+            .first()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        site.status = Status::classify(&site.per_iteration);
+    }
+    merged.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(b.bytes.cmp(&a.bytes))
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    merged
+}

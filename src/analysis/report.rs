@@ -1,0 +1,272 @@
+//! The report text: the same for `Devel::MemTrace::report()` in the
+//! traced process and for `memtrace report` on a capture.
+
+use std::fmt::Write;
+
+use memtrace_format::Snapshot;
+
+use crate::heap::Heap;
+use crate::leaks::{leak_sites, LeakSite};
+use crate::rule::LeakRule;
+use crate::status::Status;
+
+/// What `report()` takes besides the leak rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    pub rule: LeakRule,
+    /// List the stopped sites too.
+    pub all: bool,
+    /// List at most this many sites (0: all).
+    pub top: u32,
+}
+
+/// Past this many iterations the report shows the first 5 and the last 30.
+const ITERATION_LINES_MAX: usize = 40;
+
+/// The whole report of one heap.
+pub fn report(heap: &Heap, options: ReportOptions) -> String {
+    let history = &heap.tables.history;
+    let mut out = heading(history.len(), options.rule);
+    if history.is_empty() {
+        out.push_str(
+            "no iteration closed yet: call Devel::MemTrace::checkpoint() at the end of each \
+             iteration, or run with -MDevel::MemTrace=-iteration=Pkg::sub\n",
+        );
+        return out;
+    }
+    for line in iteration_lines(history) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let sites = leak_sites(heap, options.rule);
+    out.push_str(&sites_text(&sites, history.len(), options));
+    out
+}
+
+/// The first line: how many iterations, and the leak rule in force.
+pub fn heading(closed: usize, rule: LeakRule) -> String {
+    format!(
+        "Devel::MemTrace report: {} closed; a leak is an allocation made in iteration {} or \
+         later that stayed live through {}\n",
+        plural(closed as u64, "iteration"),
+        1 + rule.skip as u64,
+        plural(rule.min_age as u64, "later checkpoint"),
+    )
+}
+
+/// One line per closed iteration (the middle left out past 40).
+pub fn iteration_lines(history: &[Snapshot]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let shown: Vec<Option<&Snapshot>> = if history.len() > ITERATION_LINES_MAX {
+        let mut v: Vec<Option<&Snapshot>> = history[..5].iter().map(Some).collect();
+        v.push(None);
+        v.extend(history[history.len() - 30..].iter().map(Some));
+        v
+    } else {
+        history.iter().map(Some).collect()
+    };
+    for entry in shown {
+        let Some(cp) = entry else {
+            lines.push(format!("... ({} iterations not shown)", history.len() - 35));
+            continue;
+        };
+        if cp.iteration == 0 {
+            lines.push(format!(
+                "iteration 0: SVs {}, allocations {}, {} bytes",
+                cp.svs, cp.mem_live, cp.mem_bytes
+            ));
+        } else {
+            lines.push(format!(
+                "iteration {}: SVs {} ({:+}), allocations {} ({:+}), {} bytes ({:+}), new leaks {}",
+                cp.iteration,
+                cp.svs,
+                cp.svs_delta,
+                cp.mem_live,
+                cp.mem_live_delta,
+                cp.mem_bytes,
+                cp.mem_bytes_delta,
+                cp.new_leaks
+            ));
+        }
+    }
+    lines
+}
+
+/// The leak-site part of the report, after the iteration lines: a summary
+/// line and two lines per listed site. `closed` is the number of closed
+/// iterations (of the longest heap, for a merged report).
+pub fn sites_text(sites: &[LeakSite], closed: usize, options: ReportOptions) -> String {
+    let rule = options.rule;
+    let mut out = String::new();
+    let ongoing: Vec<&LeakSite> = sites
+        .iter()
+        .filter(|s| s.status != Status::Stopped)
+        .collect();
+    let stopped = sites.len() - ongoing.len();
+    let shown: Vec<&LeakSite> = if options.all {
+        sites.iter().collect()
+    } else {
+        ongoing.clone()
+    };
+    let needed = rule.iterations_needed() as usize;
+    if closed < needed {
+        let _ = writeln!(
+            out,
+            "too few iterations to find leaks: {closed} closed, a leak needs at least {needed} \
+             (skip {}, min_age {})",
+            rule.skip, rule.min_age
+        );
+    } else if sites.is_empty() {
+        let warm_up = if rule.skip > 0 {
+            format!("iterations 0-{}", rule.skip)
+        } else {
+            "iteration 0".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "no leaks: nothing allocated after warm-up ({warm_up}) stayed live through {}",
+            plural(rule.min_age as u64, "later checkpoint")
+        );
+    } else {
+        let steady = sites.iter().filter(|s| s.status == Status::Steady).count();
+        let intermittent = sites
+            .iter()
+            .filter(|s| s.status == Status::Intermittent)
+            .count();
+        let _ = writeln!(
+            out,
+            "leak sites: {} ongoing ({steady} steady, {intermittent} intermittent), {stopped} stopped",
+            ongoing.len()
+        );
+        if ongoing.is_empty() {
+            out.push_str("no ongoing leaks\n");
+        }
+        let top = options.top as usize;
+        let listed = if top > 0 && shown.len() > top {
+            &shown[..top]
+        } else {
+            &shown[..]
+        };
+        for site in listed {
+            for line in site_lines(site) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        if listed.len() < shown.len() {
+            let more = shown.len() - listed.len();
+            let _ = writeln!(
+                out,
+                "  ... and {more} more {} (top => {top})",
+                if more == 1 { "site" } else { "sites" }
+            );
+        }
+        if !options.all && stopped > 0 {
+            let _ = writeln!(
+                out,
+                "{} stopped leaking (one-time retention, such as a cache filled during warm-up) \
+                 and {} not shown; see {} with report(all => 1) or -MDevel::MemTrace=-all",
+                plural(stopped as u64, "site"),
+                if stopped == 1 { "is" } else { "are" },
+                if stopped == 1 { "it" } else { "them" }
+            );
+        }
+    }
+    out
+}
+
+/// The two lines of one leak site.
+pub fn site_lines(site: &LeakSite) -> [String; 2] {
+    let what = if site.kind == "sv" {
+        types_phrase(site, "SV", "SVs")
+    } else {
+        format!(
+            "{} ({} bytes)",
+            types_phrase(site, "buffer", "buffers"),
+            site.bytes
+        )
+    };
+    let mut second = format!(
+        "C site: {}; {}; {}",
+        c_site_text(&site.c_file, site.c_line, &site.c_func),
+        site.status.name(),
+        per_iteration_text(&site.per_iteration)
+    );
+    if site.kind == "sv" {
+        let _ = write!(second, "; {} bytes", site.bytes);
+    }
+    let _ = write!(second, "; e.g. {}", hex(site.sample_address));
+    [
+        format!(
+            "  {} leaked {what} {}",
+            site.count,
+            perl_site_text(&site.file, site.line, &site.sub)
+        ),
+        format!("      {second}"),
+    ]
+}
+
+/// "UNDEF SVs", "char buffers", or "SVs (12 HASH, 12 IV)" for a mixed site.
+pub fn types_phrase(site: &LeakSite, one: &str, many: &str) -> String {
+    let noun = if site.count == 1 { one } else { many };
+    if site.types.len() > 1 {
+        let list: Vec<String> = site
+            .types
+            .iter()
+            .map(|t| format!("{} {}", t.count, t.name))
+            .collect();
+        format!("{noun} ({})", list.join(", "))
+    } else if site.type_name.is_empty() {
+        noun.to_string()
+    } else {
+        format!("{} {noun}", site.type_name)
+    }
+}
+
+/// "at FILE line N, in SUB", as perl words its warnings (no sub for
+/// file-level code).
+pub fn perl_site_text(file: &str, line: u32, sub: &str) -> String {
+    if file.is_empty() {
+        return "at an unknown Perl site".to_string();
+    }
+    let mut text = format!("at {file} line {line}");
+    if !sub.is_empty() && !sub.ends_with("::RUNTIME") {
+        let _ = write!(text, ", in {sub}");
+    }
+    text
+}
+
+/// "sv.c:5594 Perl_newSV", or "unknown".
+pub fn c_site_text(file: &str, line: u32, func: &str) -> String {
+    if file.is_empty() {
+        return "unknown".to_string();
+    }
+    if func.is_empty() {
+        format!("{file}:{line}")
+    } else {
+        format!("{file}:{line} {func}")
+    }
+}
+
+fn per_iteration_text(counts: &[u64]) -> String {
+    let join = |c: &[u64]| c.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    if counts.len() <= 16 {
+        format!("per iteration: {}", join(counts))
+    } else {
+        format!(
+            "per iteration (last 15 of {}): {}",
+            counts.len(),
+            join(&counts[counts.len() - 15..])
+        )
+    }
+}
+
+/// An address as pmat prints it: `0x55efee189120`.
+pub fn hex(address: u64) -> String {
+    format!("{address:#x}")
+}
+
+/// "1 iteration", "2 iterations".
+pub fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}

@@ -1,0 +1,231 @@
+//! The analysis over small made-up heaps: given records, when analysed,
+//! then the leaks, sites, report, identify and diff a user would expect.
+
+use memtrace_format::{Capture, Header, Kind, PerlSite, Record, Site, Snapshot};
+
+use crate::*;
+
+/// A heap under construction: strings, sites and records by hand.
+struct Given {
+    capture: Capture,
+}
+
+impl Given {
+    fn new() -> Given {
+        let mut capture = Capture {
+            strings: vec![String::new()],
+            perl_sites: vec![PerlSite::default()],
+            stacks: vec![Default::default()],
+            c_frames: vec![Default::default()],
+            ..Capture::default()
+        };
+        capture.header = Header {
+            pointer_size: 8,
+            ..Header::default()
+        };
+        Given { capture }
+    }
+
+    fn string(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.capture.strings.iter().position(|x| x == s) {
+            return i as u32;
+        }
+        self.capture.strings.push(s.to_string());
+        (self.capture.strings.len() - 1) as u32
+    }
+
+    /// A site at `file` line `line` in main::poll, C site sv.c Perl_newSV.
+    fn site(&mut self, kind: Kind, line: u32, c_func: &str) -> u32 {
+        let perl = PerlSite {
+            file: self.string("poller.pl"),
+            line,
+            sub: self.string("main::poll"),
+        };
+        self.capture.perl_sites.push(perl);
+        let c_file = self.string(if kind == Kind::Sv { "sv.c" } else { "Leaky.xs" });
+        let permanent_pool = c_func == "Perl_more_bodies";
+        let c_func = self.string(c_func);
+        let type_name = if kind == Kind::Mem {
+            self.string("char")
+        } else {
+            0
+        };
+        self.capture.sites.push(Site {
+            kind,
+            c_file,
+            c_line: 5594,
+            c_func,
+            type_name,
+            perl_site: (self.capture.perl_sites.len() - 1) as u32,
+            permanent_pool,
+        });
+        (self.capture.sites.len() - 1) as u32
+    }
+
+    fn record(&mut self, kind: Kind, address: u64, site: u32, iteration: u32) {
+        let sv_type = if kind == Kind::Sv {
+            self.string("UNDEF")
+        } else {
+            0
+        };
+        self.capture.records.push(Record {
+            kind,
+            address,
+            site,
+            iteration,
+            size: if kind == Kind::Sv { 24 } else { 256 },
+            sv_type,
+            owner: 0,
+            stack: 0,
+            c_frames: 0,
+        });
+    }
+
+    /// Close iterations until `closed` are closed; sort the records.
+    fn closed(mut self, closed: u32) -> Capture {
+        self.capture.history = (0..closed)
+            .map(|iteration| Snapshot {
+                iteration,
+                svs: 1000 + iteration as u64,
+                svs_delta: if iteration == 0 { 0 } else { 1 },
+                ..Snapshot::default()
+            })
+            .collect();
+        self.capture.header.open_iteration = closed;
+        self.capture.records.sort_by_key(|r| (r.kind, r.address));
+        self.capture
+    }
+}
+
+/// Iterations 1..=10 each leak one SV at line 7; a cache at line 9 fills
+/// in iterations 1 and 2; perl's body arena grows once.
+fn poller() -> Capture {
+    let mut given = Given::new();
+    let leak = given.site(Kind::Sv, 7, "Perl_newSV");
+    let cache = given.site(Kind::Sv, 9, "Perl_newSV");
+    let pool = given.site(Kind::Mem, 11, "Perl_more_bodies");
+    for iteration in 1..=10u32 {
+        given.record(Kind::Sv, 0x1000 + iteration as u64 * 16, leak, iteration);
+        if iteration <= 2 {
+            for k in 0..5 {
+                given.record(
+                    Kind::Sv,
+                    0x9000 + (iteration * 8 + k) as u64 * 16,
+                    cache,
+                    iteration,
+                );
+            }
+        }
+    }
+    given.record(Kind::Mem, 0x50000, pool, 3);
+    given.closed(11)
+}
+
+#[test]
+fn a_steady_leak_and_a_warm_up_cache_are_told_apart() {
+    let capture = poller();
+    let heap = Heap::of_capture(&capture);
+    // 11 closed iterations; eligible 1..=8 under min_age 2.
+    let sites = leak_sites(&heap, LeakRule::default());
+    assert_eq!(sites.len(), 2, "{sites:#?}");
+    let cache = &sites[0];
+    assert_eq!(
+        (cache.line, cache.count, cache.status),
+        (9, 10, Status::Stopped)
+    );
+    let leak = &sites[1];
+    assert_eq!((leak.line, leak.count, leak.status), (7, 8, Status::Steady));
+    assert_eq!(leak.per_iteration, vec![1; 8]);
+    assert_eq!(leak.first_iteration, 1);
+    assert_eq!((leak.type_name.as_str(), leak.bytes), ("UNDEF", 8 * 24));
+    assert_eq!(leak.sample_address, 0x1000 + 8 * 16, "the latest leak");
+
+    let skipped = leaks(
+        &heap,
+        LeakRule {
+            skip: 2,
+            min_age: 2,
+        },
+    );
+    assert_eq!(skipped.len(), 6, "iterations 3..=8 only");
+    assert!(skipped.iter().all(|l| l.iteration >= 3));
+}
+
+#[test]
+fn the_report_lists_the_ongoing_site_with_a_sample_address() {
+    let capture = poller();
+    let text = report(&Heap::of_capture(&capture), ReportOptions::default());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Devel::MemTrace report: 11 iterations closed; a leak is an allocation made in \
+         iteration 1 or later that stayed live through 2 later checkpoints"
+    );
+    assert_eq!(lines[1], "iteration 0: SVs 1000, allocations 0, 0 bytes");
+    assert!(lines.contains(&"leak sites: 1 ongoing (1 steady, 0 intermittent), 1 stopped"));
+    assert!(lines.contains(&"  8 leaked UNDEF SVs at poller.pl line 7, in main::poll"));
+    assert!(lines.contains(
+        &"      C site: sv.c:5594 Perl_newSV; steady; per iteration: 1 1 1 1 1 1 1 1; 192 bytes; e.g. 0x1080"
+    ));
+    assert!(text.ends_with("see it with report(all => 1) or -MDevel::MemTrace=-all\n"));
+}
+
+#[test]
+fn identify_names_the_line_age_and_verdict_of_any_live_record() {
+    let capture = poller();
+    let heap = Heap::of_capture(&capture);
+    let young = identify(&heap, LeakRule::default(), 0x1000 + 10 * 16);
+    let record = young.record.as_ref().expect("live");
+    assert_eq!((record.iteration, record.age, record.leak), (10, 0, false));
+    assert_eq!(record.line, 7);
+    assert!(young.text.contains("not a leak yet"), "{}", young.text);
+
+    let old = identify(&heap, LeakRule::default(), 0x1000 + 16);
+    assert!(old.record.as_ref().unwrap().leak);
+    assert!(
+        old.text.contains("made at poller.pl line 7, in main::poll"),
+        "{}",
+        old.text
+    );
+
+    let pool = identify(&heap, LeakRule::default(), 0x50000);
+    assert!(!pool.record.unwrap().leak);
+
+    let none = identify(&heap, LeakRule::default(), 0xdead);
+    assert_eq!(none.found, "not live");
+    assert!(
+        none.text.starts_with("0xdead: no live record"),
+        "{}",
+        none.text
+    );
+}
+
+#[test]
+fn diff_shows_what_grew_by_site() {
+    let after = poller();
+    let mut before = after.clone();
+    before.records.retain(|r| r.iteration <= 5);
+    let changes = diff(
+        &Heap::of_capture(&before),
+        &Heap::of_capture(&after),
+        LeakRule::default(),
+    );
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let grew = &changes[0];
+    assert_eq!(
+        (grew.line, grew.count_delta(), grew.status),
+        (7, 5, "steady")
+    );
+}
+
+#[test]
+fn merged_workers_add_up_site_by_site() {
+    let one = poller();
+    let heap = Heap::of_capture(&one);
+    let sites = leak_sites(&heap, LeakRule::default());
+    let merged = merge_sites(vec![sites.clone(), sites.clone(), sites]);
+    assert_eq!(merged.len(), 2);
+    let leak = merged.iter().find(|s| s.line == 7).unwrap();
+    assert_eq!((leak.count, leak.status), (24, Status::Steady));
+    assert_eq!(leak.per_iteration, vec![3; 8]);
+}

@@ -1,0 +1,169 @@
+/*
+ * The Perl site of an event: which statement (PL_curcop) and which sub
+ * were running when perl logged it. Called from the recorder's hooks, so
+ * it reads perl's state and nothing else: no allocation, no perl call.
+ * (The memo in front of it, for the common case of many events from one
+ * statement, is perl_probe.c.)
+ */
+#include "shim_private.h"
+
+/* ---- Perl sites ---------------------------------------------------------- */
+
+/* The innermost sub (or format) on any context stack, or NULL at file level. */
+static const CV *
+running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
+{
+    const PERL_SI *si;
+    for (si = PL_curstackinfo; si; si = si->si_prev) {
+        I32 i;
+        if (PTR2UV(si->si_cxstack) == realloc_old) {
+            *unsafe = 1; /* this very stack is being moved */
+            return NULL;
+        }
+        for (i = si->si_cxix; i >= 0; i--) {
+            const PERL_CONTEXT *cx = &si->si_cxstack[i];
+            const U8 type = CxTYPE(cx);
+            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv)
+                return cx->blk_sub.cv;
+        }
+    }
+    return NULL;
+}
+
+int
+memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0; /* a thread with no interpreter */
+#endif
+    const COP *cop = PL_curcop;
+    const PERL_SI *si;
+    int unsafe = 0;
+    const CV *cv;
+    if (!cop)
+        return 0;
+#ifdef USE_ITHREADS
+    /* perl_clone sets PL_curcop long before PL_curstackinfo (which a
+     * -DDEBUGGING perl fills with poison until then); PL_ptr_table is set
+     * for the whole clone, so allocations made while cloning get no sub. */
+    if (PL_ptr_table)
+        cv = NULL;
+    else
+#endif
+    {
+        si = PL_curstackinfo;
+        if (si && memo->cop == PTR2UV(cop) && memo->si == PTR2UV(si)
+            && memo->context_stack == PTR2UV(si->si_cxstack) && memo->cxix == si->si_cxix
+            && memo->context_stack != realloc_old) {
+            /* Same statement, same stack, same depth: same sub (the stacks
+             * below this one do not move while it is in use). */
+            cv = INT2PTR(const CV *, memo->cv);
+        } else {
+            cv = running_sub(aTHX_ realloc_old, &unsafe);
+            if (unsafe)
+                return 0;
+            if (si) {
+                memo->cop = PTR2UV(cop);
+                memo->si = PTR2UV(si);
+                memo->context_stack = PTR2UV(si->si_cxstack);
+                memo->cxix = si->si_cxix;
+                memo->cv = PTR2UV(cv);
+            }
+        }
+    }
+    out->cop = PTR2UV(cop);
+#ifdef USE_ITHREADS
+    out->file_key = PTR2UV(cop->cop_file);
+#else
+    out->file_key = PTR2UV(CopFILEGV(cop));
+#endif
+    out->line = (uint32_t)CopLINE(cop);
+    out->cv = PTR2UV(cv);
+    return 1;
+}
+
+/* The name table a stash's name lives in, if it is a separate allocation. */
+static int
+stash_is_moving(const HV *stash, uintptr_t realloc_old)
+{
+    if (!realloc_old || !stash)
+        return 0;
+    if (PTR2UV(HvARRAY(stash)) == realloc_old)
+        return 1;
+    if (SvOOK(stash) && HvAUX(stash)->xhv_name_count
+        && PTR2UV(HvAUX(stash)->xhv_name_u.xhvnameu_names) == realloc_old)
+        return 1;
+    return 0;
+}
+
+/* Append `len` bytes to the sub name, truncating at the buffer's end. */
+static void
+append(MtCopText *out, const char *text, size_t len)
+{
+    size_t room = MT_SUB_NAME_MAX - 1 - out->sub_len;
+    if (len > room)
+        len = room;
+    memcpy(out->sub_name + out->sub_len, text, len);
+    out->sub_len += len;
+    out->sub_name[out->sub_len] = '\0';
+}
+
+static int
+describe_sub(pTHX_ const CV *cv, uintptr_t realloc_old, MtCopText *out)
+{
+    const HEK *name = NULL;
+    const HV *stash = NULL;
+    const char *package;
+
+    if (!cv) {
+        append(out, STR_WITH_LEN("main::RUNTIME"));
+        return 1;
+    }
+    if (CvNAMED(cv)) {
+        name = ((XPVCV *)MUTABLE_PTR(SvANY(cv)))->xcv_gv_u.xcv_hek;
+        stash = CvSTASH(cv);
+    } else {
+        /* Not CvGV(): for a named CV it would create a GV (allocate). */
+        const GV *gv = ((XPVCV *)MUTABLE_PTR(SvANY(cv)))->xcv_gv_u.xcv_gv;
+        if (gv && isGV_with_GP(gv)) {
+            name = GvNAME_HEK(gv);
+            stash = GvSTASH(gv);
+        }
+    }
+    if (stash_is_moving(stash, realloc_old))
+        return 0;
+    package = stash ? HvNAME_get(stash) : NULL;
+    if (package) {
+        append(out, package, strlen(package));
+    } else {
+        append(out, STR_WITH_LEN("__ANON__"));
+    }
+    append(out, STR_WITH_LEN("::"));
+    if (name) {
+        append(out, HEK_KEY(name), HEK_LEN(name));
+    } else {
+        append(out, STR_WITH_LEN("__ANON__"));
+    }
+    return 1;
+}
+
+int
+memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+    if (!my_perl)
+        return 0;
+#endif
+    const COP *cop = INT2PTR(const COP *, current->cop);
+    const char *file = CopFILE(cop);
+
+    out->file = file ? file : "";
+    out->file_len = strlen(out->file);
+    out->sub_len = 0;
+    out->sub_name[0] = '\0';
+    return describe_sub(aTHX_ INT2PTR(const CV *, current->cv), realloc_old, out);
+}
+

@@ -1,0 +1,130 @@
+//! Answers for perl: a `serde_json::Value` (what the analysis's types
+//! serialize to, the same as `memtrace --json` prints) laid out as an
+//! `MtValue` tree that the XSUB turns into perl data (`value_to_sv` in
+//! xsubs.c). The tree points into the value, and both live in the
+//! `MtList` until the XSUB hands it back.
+
+use serde_json::Value;
+
+use super::ffi::{
+    MtList, MtValue, MT_VALUE_ARRAY, MT_VALUE_ERROR, MT_VALUE_FALSE, MT_VALUE_HASH, MT_VALUE_IV,
+    MT_VALUE_NV, MT_VALUE_STR, MT_VALUE_TRUE, MT_VALUE_UNDEF, MT_VALUE_UV,
+};
+
+/// Owns an answer and the tree that describes it.
+struct Answer {
+    _value: Box<Value>,
+    _nodes: Vec<Box<[MtValue]>>,
+    root: Box<MtValue>,
+    _error: Option<String>,
+}
+
+fn node(kind: u32) -> MtValue {
+    MtValue {
+        kind,
+        number: 0,
+        text: std::ptr::null(),
+        len: 0,
+        items: std::ptr::null(),
+    }
+}
+
+fn text(kind: u32, s: &str) -> MtValue {
+    MtValue {
+        text: s.as_ptr() as *const _,
+        len: s.len(),
+        ..node(kind)
+    }
+}
+
+/// The tree for `value`; every slice it points to is kept in `nodes` (a
+/// boxed slice's buffer does not move when the box does).
+fn lay_out(value: &Value, nodes: &mut Vec<Box<[MtValue]>>) -> MtValue {
+    match value {
+        Value::Null => node(MT_VALUE_UNDEF),
+        Value::Bool(true) => node(MT_VALUE_TRUE),
+        Value::Bool(false) => node(MT_VALUE_FALSE),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => MtValue {
+                number: u,
+                ..node(MT_VALUE_UV)
+            },
+            (None, Some(i)) => MtValue {
+                number: i as u64,
+                ..node(MT_VALUE_IV)
+            },
+            _ => MtValue {
+                number: n.as_f64().unwrap_or(0.0).to_bits(),
+                ..node(MT_VALUE_NV)
+            },
+        },
+        Value::String(s) => text(MT_VALUE_STR, s),
+        Value::Array(items) => {
+            let laid: Box<[MtValue]> = items.iter().map(|v| lay_out(v, nodes)).collect();
+            let out = MtValue {
+                len: laid.len(),
+                items: laid.as_ptr(),
+                ..node(MT_VALUE_ARRAY)
+            };
+            nodes.push(laid);
+            out
+        }
+        Value::Object(map) => {
+            let laid: Box<[MtValue]> = map
+                .iter()
+                .flat_map(|(k, v)| [text(MT_VALUE_STR, k), lay_out(v, nodes)])
+                .collect();
+            let out = MtValue {
+                len: map.len(),
+                items: laid.as_ptr(),
+                ..node(MT_VALUE_HASH)
+            };
+            nodes.push(laid);
+            out
+        }
+    }
+}
+
+/// Hand `value` to the XSUB through `out`; the list owns it.
+pub fn hand_out(value: Value, out: *mut *const MtValue) -> *mut MtList {
+    let value = Box::new(value);
+    let mut nodes = Vec::new();
+    let root = Box::new(lay_out(&value, &mut nodes));
+    finish(
+        Answer {
+            _value: value,
+            _nodes: nodes,
+            root,
+            _error: None,
+        },
+        out,
+    )
+}
+
+/// Hand the XSUB a one-line error to croak with.
+pub fn hand_out_error(message: String, out: *mut *const MtValue) -> *mut MtList {
+    let root = Box::new(text(MT_VALUE_ERROR, &message));
+    finish(
+        Answer {
+            _value: Box::new(Value::Null),
+            _nodes: Vec::new(),
+            root,
+            _error: Some(message),
+        },
+        out,
+    )
+}
+
+fn finish(answer: Answer, out: *mut *const MtValue) -> *mut MtList {
+    // SAFETY: the XSUB passes a valid out-pointer.
+    unsafe { *out = &*answer.root };
+    Box::into_raw(Box::new(answer)) as *mut MtList
+}
+
+/// Free what [`hand_out`] made.
+///
+/// # Safety
+/// `list` came from `hand_out` or `hand_out_error` and is freed once.
+pub unsafe fn free(list: *mut MtList) {
+    drop(Box::from_raw(list as *mut Answer));
+}

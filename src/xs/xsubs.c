@@ -1,0 +1,595 @@
+/*
+ * The XSUBs of Devel::MemTrace (all named _something: the module's Perl
+ * functions wrap them) and the perl values they return. No Rust frame is
+ * ever on the C stack when perl may croak: the XSUBs read their arguments
+ * before calling Rust, and Rust returns plain data (or an MtValue tree)
+ * that is turned into perl values here, with the recorder told to leave
+ * those allocations alone.
+ */
+#include "shim_private.h"
+
+#include <dlfcn.h>
+
+STATIC_ASSERT_DECL(sizeof(UV) == sizeof(uintptr_t));
+
+/* ---- building return values ------------------------------------------------ */
+
+static void
+store_uv(pTHX_ HV *hv, const char *key, UV value)
+{
+    (void)hv_store(hv, key, strlen(key), newSVuv(value), 0);
+}
+
+static void
+store_iv(pTHX_ HV *hv, const char *key, IV value)
+{
+    (void)hv_store(hv, key, strlen(key), newSViv(value), 0);
+}
+
+static HV *
+by_type_hash(pTHX_ const ArenaCounts *c)
+{
+    HV *hv = newHV();
+    size_t i;
+    for (i = 0; i < SVt_LAST; i++)
+        if (c->by_type[i])
+            store_uv(aTHX_ hv, memtrace_rs_sv_type_name((int32_t)i, 0), c->by_type[i]);
+    if (c->refs)
+        store_uv(aTHX_ hv, "REF", c->refs);
+    for (i = 0; i < c->stash_cap; i++) {
+        const HV *stash = c->stashes[i].stash;
+        const char *name;
+        SV **slot;
+        if (!stash)
+            continue;
+        name = HvNAME_get(stash);
+        if (!name)
+            name = "__ANON__";
+        /* Two anonymous stashes share a key: add up. */
+        slot = hv_fetch(hv, name, strlen(name), 0);
+        if (slot)
+            sv_setuv(*slot, SvUV(*slot) + c->stashes[i].count);
+        else
+            store_uv(aTHX_ hv, name, c->stashes[i].count);
+    }
+    return hv;
+}
+
+static HV *
+snapshot_hash(pTHX_ const MtSnapshot *s)
+{
+    HV *hv = newHV();
+    store_uv(aTHX_ hv, "iteration", s->iteration);
+    store_uv(aTHX_ hv, "svs", s->svs);
+    store_iv(aTHX_ hv, "svs_delta", s->svs_delta);
+    store_uv(aTHX_ hv, "mem_live", s->mem_live);
+    store_uv(aTHX_ hv, "mem_bytes", s->mem_bytes);
+    store_iv(aTHX_ hv, "mem_live_delta", s->mem_live_delta);
+    store_iv(aTHX_ hv, "mem_bytes_delta", s->mem_bytes_delta);
+    store_uv(aTHX_ hv, "sv_live", s->sv_live);
+    store_uv(aTHX_ hv, "new_leaks", s->new_leaks);
+    return hv;
+}
+
+static void
+unsuppress(pTHX_ void *unused)
+{
+    PERL_UNUSED_ARG(unused);
+    memtrace_rs_suppress(0);
+}
+
+/* What an XSUB allocates for its return value is the tool's, not the
+ * program's: don't record it. The save stack undoes this even on croak. */
+#define BEGIN_OWN_ALLOCATIONS \
+    ENTER;                                    \
+    memtrace_rs_suppress(1);                  \
+    SAVEDESTRUCTOR_X(unsuppress, NULL)
+#define END_OWN_ALLOCATIONS LEAVE
+
+static U32
+uv_arg(pTHX_ SV *sv, const char *what)
+{
+    if (!looks_like_number(sv) || SvIV(sv) < 0 || SvUV(sv) > 0xFFFFFFFFu)
+        croak("Devel::MemTrace: %s must be a non-negative integer, not '%" SVf "'", what, SVfARG(sv));
+    return (U32)SvUV(sv);
+}
+
+/* The (skip, min_age) arguments of the XSUBs that apply the leak rule. */
+#define LEAK_RULE_ARGS(skip, min_age)                  \
+    STMT_START {                                       \
+        if (items != 2)                                \
+            croak_xs_usage(cv, "skip, min_age");       \
+        skip = uv_arg(aTHX_ ST(0), "skip");            \
+        min_age = uv_arg(aTHX_ ST(1), "min_age");      \
+    } STMT_END
+
+/* ---- XSUBs --------------------------------------------------------------- */
+
+XS_INTERNAL(XS_Devel__MemTrace__is_memtrace_perl)
+{
+    dXSARGS;
+    Dl_info hook, ours;
+    void *resolved = dlsym(RTLD_DEFAULT, "Perl_mem_log_alloc");
+    int routed = resolved && dladdr(resolved, &hook) && dladdr((void *)&memtrace_rs_marker, &ours)
+        && hook.dli_fbase == ours.dli_fbase;
+    PERL_UNUSED_VAR(items);
+    ST(0) = boolSV(routed);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__enable)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 0);
+    memtrace_rs_enable(c.total);
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__pause)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_pause();
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__disable)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_disable();
+    XSRETURN_EMPTY;
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__state)
+{
+    dXSARGS;
+    static const char *const names[] = { "off", "paused", "recording" };
+    int state = memtrace_rs_state();
+    PERL_UNUSED_VAR(items);
+    ST(0) = sv_2mortal(newSVpv(names[state < 0 || state > 2 ? 0 : state], 0));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__is_recording)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    ST(0) = boolSV(memtrace_rs_state() == 2);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__current_iteration)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    ST(0) = sv_2mortal(newSVuv(memtrace_rs_current_iteration()));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__checkpoint)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    ArenaCounts c;
+    MtSnapshot snap;
+    HV *result;
+    LEAK_RULE_ARGS(skip, min_age);
+    if (GIMME_V == G_VOID) {
+        /* Nobody wants the result (a checkpoint per loop pass, or the
+         * -iteration wrapper): no walk of every SV head for by_type. The
+         * live SV count is perl's own: PL_sv_count counts the heads taken
+         * from the arenas and not yet returned, which is what the walk
+         * counts (heads with no references exist only while being freed). */
+        if (!memtrace_rs_checkpoint((UV)PL_sv_count, skip, min_age, &snap))
+            croak("Devel::MemTrace: the recorder failed to close the iteration (see the message above)");
+        XSRETURN_EMPTY;
+    }
+    walk_arenas(aTHX_ &c, 1);
+    if (!memtrace_rs_checkpoint(c.total, skip, min_age, &snap)) {
+        free_counts(&c);
+        croak("Devel::MemTrace: the recorder failed to close the iteration (see the message above)");
+    }
+    BEGIN_OWN_ALLOCATIONS;
+    result = snapshot_hash(aTHX_ &snap);
+    (void)hv_stores(result, "by_type", newRV_noinc((SV *)by_type_hash(aTHX_ &c)));
+    ST(0) = sv_2mortal(newRV_noinc((SV *)result));
+    END_OWN_ALLOCATIONS;
+    free_counts(&c);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__arena_counts)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 1);
+    BEGIN_OWN_ALLOCATIONS;
+    ST(0) = sv_2mortal(newRV_noinc((SV *)by_type_hash(aTHX_ &c)));
+    END_OWN_ALLOCATIONS;
+    free_counts(&c);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__arena_total)
+{
+    dXSARGS;
+    ArenaCounts c;
+    PERL_UNUSED_VAR(items);
+    walk_arenas(aTHX_ &c, 0);
+    ST(0) = sv_2mortal(newSVuv(c.total));
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__stats)
+{
+    dXSARGS;
+    MtStats s;
+    HV *hv;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_stats(&s);
+    BEGIN_OWN_ALLOCATIONS;
+    hv = newHV();
+    store_uv(aTHX_ hv, "events", s.events);
+    store_uv(aTHX_ hv, "allocs", s.allocs);
+    store_uv(aTHX_ hv, "reallocs", s.reallocs);
+    store_uv(aTHX_ hv, "frees", s.frees);
+    store_uv(aTHX_ hv, "new_svs", s.new_svs);
+    store_uv(aTHX_ hv, "del_svs", s.del_svs);
+    store_uv(aTHX_ hv, "unknown_frees", s.unknown_frees);
+    store_uv(aTHX_ hv, "overwritten", s.overwritten);
+    store_uv(aTHX_ hv, "nursery_cancelled", s.nursery_cancelled);
+    store_uv(aTHX_ hv, "live_records", s.live_records);
+    store_uv(aTHX_ hv, "mem_live", s.mem_live);
+    store_uv(aTHX_ hv, "mem_bytes", s.mem_bytes);
+    store_uv(aTHX_ hv, "sv_live", s.sv_live);
+    store_uv(aTHX_ hv, "sites", s.sites);
+    store_uv(aTHX_ hv, "perl_sites", s.perl_sites);
+    store_uv(aTHX_ hv, "table_bytes", s.table_bytes);
+    store_uv(aTHX_ hv, "site_table_bytes", s.site_table_bytes);
+    store_uv(aTHX_ hv, "iteration", s.iteration);
+    (void)hv_stores(hv, "bytes_per_record",
+                    newSVnv(s.live_records ? (NV)s.table_bytes / (NV)s.live_records : 0.0));
+    ST(0) = sv_2mortal(newRV_noinc((SV *)hv));
+    END_OWN_ALLOCATIONS;
+    XSRETURN(1);
+}
+
+/* The integers in the array `arg` refers to, malloc'd (free them), and
+ * their number; croaks first, with nothing allocated, on anything else. */
+static UV *
+address_list(pTHX_ CV *cv, SV *arg, SSize_t *len)
+{
+    AV *av;
+    SSize_t i, n;
+    UV *out;
+    if (!SvROK(arg) || SvTYPE(SvRV(arg)) != SVt_PVAV)
+        croak_xs_usage(cv, "\\@addresses");
+    av = (AV *)SvRV(arg);
+    n = av_top_index(av) + 1;
+    for (i = 0; i < n; i++) {
+        SV **address = av_fetch(av, i, 0);
+        if (!address || !looks_like_number(*address))
+            croak("Devel::MemTrace: %s needs addresses (integers), not '%" SVf "'",
+                  GvNAME(CvGV(cv)), SVfARG(address ? *address : &PL_sv_undef));
+    }
+    out = (UV *)malloc((n ? (size_t)n : 1) * sizeof(UV));
+    if (!out)
+        croak("Devel::MemTrace: out of memory");
+    for (i = 0; i < n; i++)
+        out[i] = SvUV(*av_fetch(av, i, 0));
+    *len = n;
+    return out;
+}
+
+/* An arrayref with, for each address in the array `arg` refers to, what
+ * `element` makes of the live SV of this interpreter there (NULL if none). */
+typedef SV *(*ElementOf)(pTHX_ SV *sv);
+
+static SV *
+per_address(pTHX_ CV *cv, SV *arg, ElementOf element)
+{
+    ArenaIndex ix;
+    AV *out;
+    SV *result;
+    SSize_t i, n;
+    UV *addresses = address_list(aTHX_ cv, arg, &n);
+    arena_index_build(aTHX_ &ix);
+    BEGIN_OWN_ALLOCATIONS;
+    out = newAV();
+    av_extend(out, n);
+    for (i = 0; i < n; i++)
+        av_push(out, element(aTHX_ arena_index_sv(&ix, addresses[i])));
+    result = sv_2mortal(newRV_noinc((SV *)out));
+    END_OWN_ALLOCATIONS;
+    arena_index_free(&ix);
+    free(addresses);
+    return result;
+}
+
+static SV *
+reference_to(pTHX_ SV *sv)
+{
+    return sv ? newRV_inc(sv) : newSV(0);
+}
+
+/* 0: no live SV there; 2: a `my` variable out of scope (SvPADSTALE: the
+ * fresh SV perl puts in a pad when the old one is still referenced,
+ * waiting for the next call); 1: any other live SV. */
+static SV *
+liveness_of(pTHX_ SV *sv)
+{
+    return newSViv(!sv ? 0 : SvPADSTALE(sv) ? 2 : 1);
+}
+
+/* References to the SVs at the given addresses (undef where there is no
+ * live SV of this interpreter): what Test::MemTrace's leaked_refs returns. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_refs)
+{
+    dXSARGS;
+    if (items != 1)
+        croak_xs_usage(cv, "\\@addresses");
+    ST(0) = per_address(aTHX_ cv, ST(0), reference_to);
+    XSRETURN(1);
+}
+
+/* For each address, liveness_of the SV there. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_states)
+{
+    dXSARGS;
+    if (items != 1)
+        croak_xs_usage(cv, "\\@addresses");
+    ST(0) = per_address(aTHX_ cv, ST(0), liveness_of);
+    XSRETURN(1);
+}
+
+/* ---- values from Rust -------------------------------------------------------- */
+
+/* UTF-8 text from Rust as a perl string (flagged UTF-8 only if it is not
+ * plain ASCII, so ASCII keys and values compare as byte strings do). */
+static SV *
+text_sv(pTHX_ const char *text, size_t len)
+{
+    SV *sv = newSVpvn(text, len);
+    if (!is_ascii_string((const U8 *)text, len))
+        SvUTF8_on(sv);
+    return sv;
+}
+
+/* The perl data a tree of MtValue describes (see shim.h). */
+static SV *
+value_to_sv(pTHX_ const MtValue *v)
+{
+    size_t i;
+    switch (v->kind) {
+    case MT_VALUE_UV:
+        return newSVuv((UV)v->number);
+    case MT_VALUE_IV:
+        return newSViv((IV)(int64_t)v->number);
+    case MT_VALUE_NV: {
+        double d;
+        memcpy(&d, &v->number, sizeof d);
+        return newSVnv(d);
+    }
+    case MT_VALUE_STR:
+    case MT_VALUE_ERROR:
+        return text_sv(aTHX_ v->text, v->len);
+    case MT_VALUE_TRUE:
+        return newSViv(1);
+    case MT_VALUE_FALSE:
+        return newSVpvs("");
+    case MT_VALUE_ARRAY: {
+        AV *av = newAV();
+        av_extend(av, v->len);
+        for (i = 0; i < v->len; i++)
+            av_push(av, value_to_sv(aTHX_ &v->items[i]));
+        return newRV_noinc((SV *)av);
+    }
+    case MT_VALUE_HASH: {
+        HV *hv = newHV();
+        for (i = 0; i < v->len; i++) {
+            const MtValue *key = &v->items[2 * i];
+            const I32 klen = (I32)key->len;
+            SV *value = value_to_sv(aTHX_ &v->items[2 * i + 1]);
+            (void)hv_store(hv, key->text,
+                           is_ascii_string((const U8 *)key->text, key->len) ? klen : -klen,
+                           value, 0);
+        }
+        return newRV_noinc((SV *)hv);
+    }
+    default:
+        return newSV(0);
+    }
+}
+
+/* Return what Rust answered as this XSUB's one value (croaking with its
+ * message if it is an error, or if Rust failed). Frees the list. */
+#define RETURN_VALUE(list, value, what)                                                 \
+    STMT_START {                                                                        \
+        SV *result_;                                                                    \
+        if (!(list))                                                                    \
+            croak("Devel::MemTrace: internal error in %s (see the message above)", what); \
+        if ((value)->kind == MT_VALUE_ERROR) {                                          \
+            SV *message_ = sv_2mortal(text_sv(aTHX_ (value)->text, (value)->len));      \
+            memtrace_rs_free_list(list);                                                \
+            croak_sv(message_);                                                         \
+        }                                                                               \
+        BEGIN_OWN_ALLOCATIONS;                                                          \
+        result_ = sv_2mortal(value_to_sv(aTHX_ value));                                 \
+        END_OWN_ALLOCATIONS;                                                            \
+        memtrace_rs_free_list(list);                                                    \
+        ST(0) = result_;                                                                \
+        XSRETURN(1);                                                                    \
+    } STMT_END
+
+XS_INTERNAL(XS_Devel__MemTrace__history)
+{
+    dXSARGS;
+    const MtValue *value = NULL;
+    MtList *list;
+    PERL_UNUSED_VAR(items);
+    list = memtrace_rs_history(&value);
+    RETURN_VALUE(list, value, "history");
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__leaks)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    const MtValue *value = NULL;
+    MtList *list;
+    LEAK_RULE_ARGS(skip, min_age);
+    list = memtrace_rs_leaks(skip, min_age, &value);
+    RETURN_VALUE(list, value, "leaks");
+}
+
+XS_INTERNAL(XS_Devel__MemTrace__leak_sites)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    const MtValue *value = NULL;
+    MtList *list;
+    LEAK_RULE_ARGS(skip, min_age);
+    list = memtrace_rs_leak_sites(skip, min_age, &value);
+    RETURN_VALUE(list, value, "leak_sites");
+}
+
+/* _group_leaks(\\@sv_addresses, \\@mem_addresses, first, last): those
+ * leaks grouped into sites, as leak_sites groups them. */
+XS_INTERNAL(XS_Devel__MemTrace__group_leaks)
+{
+    dXSARGS;
+    U32 first, last;
+    SSize_t n_svs, n_mems;
+    UV *svs, *mems;
+    const MtValue *value = NULL;
+    MtList *list;
+    if (items != 4)
+        croak_xs_usage(cv, "\\@sv_addresses, \\@mem_addresses, first, last");
+    first = uv_arg(aTHX_ ST(2), "first");
+    last = uv_arg(aTHX_ ST(3), "last");
+    svs = address_list(aTHX_ cv, ST(0), &n_svs);
+    mems = address_list(aTHX_ cv, ST(1), &n_mems);
+    list = memtrace_rs_group_leaks((const uintptr_t *)svs, (size_t)n_svs,
+                                   (const uintptr_t *)mems, (size_t)n_mems, first, last, &value);
+    free(svs);
+    free(mems);
+    RETURN_VALUE(list, value, "group_leaks");
+}
+
+/* _report(skip, min_age, all, top): the report text. */
+XS_INTERNAL(XS_Devel__MemTrace__report)
+{
+    dXSARGS;
+    U32 skip, min_age, top;
+    const MtValue *value = NULL;
+    MtList *list;
+    if (items != 4)
+        croak_xs_usage(cv, "skip, min_age, all, top");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    top = uv_arg(aTHX_ ST(3), "top");
+    list = memtrace_rs_report(skip, min_age, SvTRUE(ST(2)) ? 1 : 0, top, &value);
+    RETURN_VALUE(list, value, "report");
+}
+
+/* For each address, the live SV of this interpreter whose value buffer it
+ * is (the SV's address), or 0. One walk of the arenas for all of them. */
+XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
+{
+    dXSARGS;
+    AV *owners_av;
+    SSize_t i, n, unique;
+    UV *addresses, *sorted, *owners;
+    if (items != 1)
+        croak_xs_usage(cv, "\\@addresses");
+    addresses = address_list(aTHX_ cv, ST(0), &n);
+    sorted = (UV *)malloc((n ? (size_t)n : 1) * sizeof(UV));
+    owners = (UV *)calloc(n ? (size_t)n : 1, sizeof(UV));
+    if (!sorted || !owners) {
+        free(addresses);
+        free(sorted);
+        free(owners);
+        croak("Devel::MemTrace: out of memory");
+    }
+    memcpy(sorted, addresses, (size_t)n * sizeof(UV));
+    qsort(sorted, (size_t)n, sizeof(UV), compare_uv);
+    for (i = 1, unique = n ? 1 : 0; i < n; i++)
+        if (sorted[i] != sorted[unique - 1])
+            sorted[unique++] = sorted[i];
+    buffer_owners(aTHX_ sorted, (size_t)unique, owners);
+    BEGIN_OWN_ALLOCATIONS;
+    owners_av = newAV();
+    av_extend(owners_av, n);
+    for (i = 0; i < n; i++) {
+        const UV *hit = (const UV *)bsearch(&addresses[i], sorted, (size_t)unique, sizeof(UV),
+                                            compare_uv);
+        av_push(owners_av, newSVuv(addresses[i] && hit ? owners[hit - sorted] : 0));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)owners_av));
+    END_OWN_ALLOCATIONS;
+    free(addresses);
+    free(sorted);
+    free(owners);
+    XSRETURN(1);
+}
+
+/* perl's own sv_dump of the SV at `address`, to perl's debug log (STDERR);
+ * returns false, dumping nothing, if no live SV of ours is there. */
+XS_INTERNAL(XS_Devel__MemTrace__sv_dump)
+{
+    dXSARGS;
+    ArenaIndex ix;
+    SV *sv;
+    if (items != 1 || !looks_like_number(ST(0)))
+        croak_xs_usage(cv, "address");
+    arena_index_build(aTHX_ &ix);
+    sv = arena_index_sv(&ix, SvUV(ST(0)));
+    arena_index_free(&ix);
+    if (sv) {
+        BEGIN_OWN_ALLOCATIONS;
+        sv_dump(sv);
+        END_OWN_ALLOCATIONS;
+    }
+    ST(0) = boolSV(sv != NULL);
+    XSRETURN(1);
+}
+
+
+/* ---- registration ------------------------------------------------------------- */
+
+void
+register_xsubs(pTHX)
+{
+    static const struct {
+        const char *name;
+        XSUBADDR_t xsub;
+    } xsubs[] = {
+        { "Devel::MemTrace::_is_memtrace_perl", XS_Devel__MemTrace__is_memtrace_perl },
+        { "Devel::MemTrace::_enable", XS_Devel__MemTrace__enable },
+        { "Devel::MemTrace::_pause", XS_Devel__MemTrace__pause },
+        { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },
+        { "Devel::MemTrace::_state", XS_Devel__MemTrace__state },
+        { "Devel::MemTrace::_is_recording", XS_Devel__MemTrace__is_recording },
+        { "Devel::MemTrace::_current_iteration", XS_Devel__MemTrace__current_iteration },
+        { "Devel::MemTrace::_checkpoint", XS_Devel__MemTrace__checkpoint },
+        { "Devel::MemTrace::_arena_counts", XS_Devel__MemTrace__arena_counts },
+        { "Devel::MemTrace::_arena_total", XS_Devel__MemTrace__arena_total },
+        { "Devel::MemTrace::_history", XS_Devel__MemTrace__history },
+        { "Devel::MemTrace::_leaks", XS_Devel__MemTrace__leaks },
+        { "Devel::MemTrace::_leak_sites", XS_Devel__MemTrace__leak_sites },
+        { "Devel::MemTrace::_report", XS_Devel__MemTrace__report },
+        { "Devel::MemTrace::_group_leaks", XS_Devel__MemTrace__group_leaks },
+        { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
+        { "Devel::MemTrace::_sv_refs", XS_Devel__MemTrace__sv_refs },
+        { "Devel::MemTrace::_sv_dump", XS_Devel__MemTrace__sv_dump },
+        { "Devel::MemTrace::_sv_states", XS_Devel__MemTrace__sv_states },
+        { "Devel::MemTrace::_buffer_owners", XS_Devel__MemTrace__buffer_owners },
+    };
+    size_t i;
+    for (i = 0; i < sizeof(xsubs) / sizeof(xsubs[0]); i++)
+        newXS(xsubs[i].name, xsubs[i].xsub, __FILE__);
+}
