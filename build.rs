@@ -115,6 +115,8 @@ const XS_C_FILES: &[&str] = &[
     "src/xs/arena.c",
     // the XSUBs and the perl values they return
     "src/xs/xsubs.c",
+    // -iteration_every: a timer that ends iterations at perl's safe points
+    "src/xs/iteration_timer.c",
     // the boot handshake
     "src/xs/boot.c",
 ];

@@ -55,17 +55,7 @@ fn live_by_site(heap: &Heap) -> HashMap<SiteKey, (u64, u64)> {
     });
     let mut by_key: HashMap<SiteKey, (u64, u64)> = HashMap::new();
     for (id, (count, bytes)) in by_site {
-        let site = heap.site(id);
-        let perl = heap.perl_site(site);
-        let key = SiteKey {
-            kind: site.kind.name(),
-            file: heap.string(perl.file).to_string(),
-            line: perl.line,
-            sub: heap.string(perl.sub).to_string(),
-            c_file: heap.string(site.c_file).to_string(),
-            c_line: site.c_line,
-            c_func: heap.string(site.c_func).to_string(),
-        };
+        let key = SiteKey::of(heap, id);
         let entry = by_key.entry(key).or_insert((0, 0));
         entry.0 += count;
         entry.1 += bytes;

@@ -102,6 +102,23 @@ pub struct SiteKey {
     pub c_func: String,
 }
 
+impl SiteKey {
+    /// The key of allocation site `site` of `heap`.
+    pub fn of(heap: &Heap, site: u32) -> SiteKey {
+        let site = heap.site(site);
+        let perl = heap.perl_site(site);
+        SiteKey {
+            kind: site.kind.name(),
+            file: heap.string(perl.file).to_string(),
+            line: perl.line,
+            sub: heap.string(perl.sub).to_string(),
+            c_file: heap.string(site.c_file).to_string(),
+            c_line: site.c_line,
+            c_func: heap.string(site.c_func).to_string(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct GroupKey {
     kind: Kind,

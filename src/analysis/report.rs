@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
-use memtrace_format::Snapshot;
+use memtrace_format::{Header, Snapshot};
 
 use crate::heap::Heap;
-use crate::leaks::{leak_sites, LeakSite};
+use crate::leaks::{leak_sites, merge_sites, LeakSite};
 use crate::rule::LeakRule;
 use crate::status::Status;
 
@@ -18,6 +18,33 @@ pub struct ReportOptions {
     pub all: bool,
     /// List at most this many sites (0: all).
     pub top: u32,
+    /// How the report's hints spell the options.
+    pub spelling: Spelling,
+}
+
+/// Who reads the report's hints ("see them with ..."): a Perl programmer
+/// in the traced process, or a user of the `memtrace` command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spelling {
+    #[default]
+    Perl,
+    CommandLine,
+}
+
+impl Spelling {
+    fn all_hint(self) -> &'static str {
+        match self {
+            Spelling::Perl => "report(all => 1) or -MDevel::MemTrace=-all",
+            Spelling::CommandLine => "--all",
+        }
+    }
+
+    fn top_hint(self, top: usize) -> String {
+        match self {
+            Spelling::Perl => format!("top => {top}"),
+            Spelling::CommandLine => format!("--top {top}"),
+        }
+    }
 }
 
 /// Past this many iterations the report shows the first 5 and the last 30.
@@ -45,13 +72,92 @@ pub fn report(heap: &Heap, options: ReportOptions) -> String {
 
 /// The first line: how many iterations, and the leak rule in force.
 pub fn heading(closed: usize, rule: LeakRule) -> String {
+    format!("Devel::MemTrace report: {}", rule_text(closed, rule))
+}
+
+/// "12 iterations closed; a leak is ... later checkpoints\n".
+fn rule_text(closed: usize, rule: LeakRule) -> String {
     format!(
-        "Devel::MemTrace report: {} closed; a leak is an allocation made in iteration {} or \
-         later that stayed live through {}\n",
+        "{} closed; a leak is an allocation made in iteration {} or later that stayed live \
+         through {}\n",
         plural(closed as u64, "iteration"),
         1 + rule.skip as u64,
         plural(rule.min_age as u64, "later checkpoint"),
     )
+}
+
+/// One heap of a merged report, and the name it is shown under (its file).
+pub struct Named<'a> {
+    pub name: String,
+    pub heap: Heap<'a>,
+}
+
+/// The report of several heaps (the workers of one server): a heading
+/// naming them, each one's iteration lines under its name, then their leak
+/// sites merged site by site ([`merge_sites`]).
+pub fn merged_report(heaps: &[Named], options: ReportOptions) -> String {
+    let closed = heaps
+        .iter()
+        .map(|n| n.heap.tables.history.len())
+        .max()
+        .unwrap_or(0);
+    let same_length = heaps.iter().all(|n| n.heap.tables.history.len() == closed);
+    let headers: Vec<&Header> = heaps.iter().map(|n| &n.heap.tables.header).collect();
+    let mut out = format!(
+        "Devel::MemTrace report: {}; {}{}",
+        describe_programs(&headers),
+        if same_length { "" } else { "up to " },
+        rule_text(closed, options.rule)
+    );
+    for named in heaps {
+        let _ = writeln!(
+            out,
+            "capture {} (pid {}):",
+            named.name, named.heap.tables.header.pid
+        );
+        let history = &named.heap.tables.history;
+        if history.is_empty() {
+            out.push_str("  no iteration closed yet\n");
+        }
+        for line in iteration_lines(history) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let sites = merge_sites(
+        heaps
+            .iter()
+            .map(|n| leak_sites(&n.heap, options.rule))
+            .collect(),
+    );
+    out.push_str(&sites_text(&sites, closed, options));
+    out
+}
+
+/// "examples/poller.pl (pid 4242)", or for several "3 captures of
+/// examples/poller.pl (pids 101, 102, 103)", or "2 captures (pid 1 a.pl,
+/// pid 2 b.pl)".
+pub fn describe_programs(headers: &[&Header]) -> String {
+    let program = |h: &Header| {
+        if h.program.is_empty() {
+            "an unnamed program".to_string()
+        } else {
+            h.program.clone()
+        }
+    };
+    if let [one] = headers {
+        return format!("{} (pid {})", program(one), one.pid);
+    }
+    let n = plural(headers.len() as u64, "capture");
+    if headers.iter().all(|h| h.program == headers[0].program) {
+        let pids: Vec<String> = headers.iter().map(|h| h.pid.to_string()).collect();
+        format!("{n} of {} (pids {})", program(headers[0]), pids.join(", "))
+    } else {
+        let each: Vec<String> = headers
+            .iter()
+            .map(|h| format!("pid {} {}", h.pid, program(h)))
+            .collect();
+        format!("{n} ({})", each.join(", "))
+    }
 }
 
 /// One line per closed iteration (the middle left out past 40).
@@ -157,18 +263,20 @@ pub fn sites_text(sites: &[LeakSite], closed: usize, options: ReportOptions) -> 
             let more = shown.len() - listed.len();
             let _ = writeln!(
                 out,
-                "  ... and {more} more {} (top => {top})",
-                if more == 1 { "site" } else { "sites" }
+                "  ... and {more} more {} ({})",
+                if more == 1 { "site" } else { "sites" },
+                options.spelling.top_hint(top)
             );
         }
         if !options.all && stopped > 0 {
             let _ = writeln!(
                 out,
                 "{} stopped leaking (one-time retention, such as a cache filled during warm-up) \
-                 and {} not shown; see {} with report(all => 1) or -MDevel::MemTrace=-all",
+                 and {} not shown; see {} with {}",
                 plural(stopped as u64, "site"),
                 if stopped == 1 { "is" } else { "are" },
-                if stopped == 1 { "it" } else { "them" }
+                if stopped == 1 { "it" } else { "them" },
+                options.spelling.all_hint()
             );
         }
     }

@@ -9,9 +9,10 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use memtrace_analysis::format::{Header, Kind, Record};
-use memtrace_analysis::{Heap, ReportOptions};
+use memtrace_analysis::{Heap, ReportOptions, Spelling};
 use serde_json::{json, Value};
 
+use super::capture;
 use super::ffi::{MtList, MtSnapshot, MtStats, MtValue};
 use super::live_heap::{LiveRecords, LiveTables};
 use super::perl_sites::PERL_SITE_SOURCE;
@@ -331,6 +332,7 @@ pub extern "C" fn memtrace_rs_report(
             rule: LeakRule { skip, min_age },
             all: all != 0,
             top,
+            spelling: Spelling::Perl,
         };
         let text = with_live_heap(
             options.rule,
@@ -338,5 +340,66 @@ pub extern "C" fn memtrace_rs_report(
             |heap| memtrace_analysis::report(heap, options),
         );
         Ok(Value::String(text))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_identify(
+    addresses: *const usize,
+    n: usize,
+    skip: u32,
+    min_age: u32,
+    out: *mut *const MtValue,
+) -> *mut MtList {
+    answer("identify", out, || {
+        // SAFETY: the XSUB passes `n` addresses.
+        let addresses: Vec<u64> = unsafe { std::slice::from_raw_parts(addresses, n) }
+            .iter()
+            .map(|&a| a as u64)
+            .collect();
+        let rule = LeakRule { skip, min_age };
+        let mut buffers = addresses.clone();
+        to_value(with_live_heap(
+            rule,
+            |records| records.find_owners(&mut buffers),
+            |heap| {
+                addresses
+                    .iter()
+                    .map(|&address| memtrace_analysis::identify(heap, rule, address))
+                    .collect::<Vec<_>>()
+            },
+        ))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_dump(
+    path: *const c_char,
+    path_len: usize,
+    about: *const MtValue,
+    out: *mut *const MtValue,
+) -> *mut MtList {
+    answer("dump", out, || {
+        // SAFETY: the XSUB passes the path's bytes and a HASH of strings.
+        let path = unsafe { std::slice::from_raw_parts(path as *const u8, path_len) };
+        let path = std::str::from_utf8(path)
+            .map_err(|_| "Devel::MemTrace::dump: the file name is not UTF-8".to_string())?;
+        let about = unsafe { value::hash_of_strings(about) };
+        let text = |key: &str| about.get(key).cloned().unwrap_or_default();
+        let number = |key: &str| text(key).parse::<u32>().unwrap_or(0);
+        let header = Header {
+            perl_version: text("perl_version"),
+            perl_config: text("perl_config"),
+            program: text("program"),
+            tool_version: text("tool_version"),
+            pid: std::process::id(),
+            time_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            skip: number("skip"),
+            min_age: number("min_age"),
+            ..Header::default()
+        };
+        capture::dump(path, header)
     })
 }

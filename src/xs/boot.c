@@ -42,6 +42,7 @@ memtrace_shim_boot(pTHX_ CV *cv)
 #endif
     PERL_UNUSED_VAR(items);
     register_xsubs(aTHX);
+    register_iteration_timer(aTHX);
     memtrace_rs_boot();
 #ifdef MULTIPLICITY
     booted_in = aTHX;

@@ -9,6 +9,7 @@ use std::ffi::CStr;
 use memtrace_analysis::format::{Capture, Header, Kind, PerlSite, Record, Site};
 use memtrace_analysis::Records;
 
+use super::ffi::memtrace_shim_buffer_owners;
 use super::sv_types::{LiveSvs, SV_TYPE_NAMES};
 use crate::recorder::live::split_key;
 use crate::recorder::sites::PerlSites;
@@ -136,6 +137,31 @@ impl<'a> LiveRecords<'a> {
             svs: LiveSvs::of_this_interpreter(),
             owners: HashMap::new(),
         }
+    }
+
+    /// Find the SVs that own these buffers (one walk of the arenas).
+    pub fn find_owners(&mut self, buffers: &mut Vec<u64>) {
+        buffers.sort_unstable();
+        buffers.dedup();
+        let mut owners = vec![0usize; buffers.len()];
+        let sorted: Vec<usize> = buffers.iter().map(|&b| b as usize).collect();
+        // SAFETY: both slices hold `sorted.len()` entries; called from an
+        // XSUB on the interpreter's own thread.
+        let done = unsafe {
+            memtrace_shim_buffer_owners(sorted.as_ptr(), sorted.len(), owners.as_mut_ptr())
+        };
+        if done != 0 {
+            for (buffer, owner) in buffers.iter().zip(owners) {
+                if owner != 0 {
+                    self.owners.insert(*buffer, owner as u64);
+                }
+            }
+        }
+    }
+
+    /// The calling interpreter's SV arenas.
+    pub fn sv_arenas(&self) -> Vec<(u64, u64)> {
+        self.svs.arenas()
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod boot;
+mod capture;
 mod ffi;
 mod live_heap;
 mod perl_sites;

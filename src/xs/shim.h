@@ -159,11 +159,17 @@ MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtValue **out);
 MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, const MtValue **out);
 MtList *memtrace_rs_report(uint32_t skip, uint32_t min_age, int all, uint32_t top,
                            const MtValue **out);
+MtList *memtrace_rs_identify(const uintptr_t *addresses, size_t n, uint32_t skip,
+                             uint32_t min_age, const MtValue **out);
 /* The given leaks (SV heads and C buffers, by address) made in iterations
  * first..=last, grouped into sites as leak_sites groups them. */
 MtList *memtrace_rs_group_leaks(const uintptr_t *svs, size_t n_svs, const uintptr_t *mems,
                                 size_t n_mems, uint32_t first, uint32_t last,
                                 const MtValue **out);
+/* Write a capture to `path`; `about` is a HASH of header texts
+ * (perl_version, perl_config, program) and numbers (skip, min_age). */
+MtList *memtrace_rs_dump(const char *path, size_t path_len, const MtValue *about,
+                         const MtValue **out);
 void memtrace_rs_free_list(MtList *list);
 
 /* An address inside the recorder library, to tell which object is first. */

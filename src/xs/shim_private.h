@@ -81,4 +81,9 @@ MT_INTERNAL int compare_uv(const void *a, const void *b);
 /* newXS every Devel::MemTrace::_* XSUB. */
 MT_INTERNAL void register_xsubs(pTHX);
 
+/* ---- iteration_timer.c ----------------------------------------------------- */
+
+/* newXS Devel::MemTrace::_iteration_every. */
+MT_INTERNAL void register_iteration_timer(pTHX);
+
 #endif

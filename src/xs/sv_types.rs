@@ -69,6 +69,14 @@ impl LiveSvs {
         i > 0 && addr < self.arenas[i - 1].end && (addr - self.arenas[i - 1].start) % head == 0
     }
 
+    /// The arenas, as (start, end) address ranges.
+    pub fn arenas(&self) -> Vec<(u64, u64)> {
+        self.arenas
+            .iter()
+            .map(|a| (a.start as u64, a.end as u64))
+            .collect()
+    }
+
     /// The type of the live SV at `addr`, for an address that has no
     /// record (a user's); None if no live SV of this interpreter is there.
     pub fn unrecorded_sv(&self, addr: usize) -> Option<&'static str> {

@@ -128,3 +128,28 @@ fn finish(answer: Answer, out: *mut *const MtValue) -> *mut MtList {
 pub unsafe fn free(list: *mut MtList) {
     drop(Box::from_raw(list as *mut Answer));
 }
+
+/// The string values of a HASH the XSUB built (keys and values copied).
+///
+/// # Safety
+/// `about` is a valid MT_VALUE_HASH whose keys and values are STRs.
+pub unsafe fn hash_of_strings(about: *const MtValue) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let Some(about) = about.as_ref() else {
+        return out;
+    };
+    if about.kind != MT_VALUE_HASH || about.items.is_null() {
+        return out;
+    }
+    let pairs = std::slice::from_raw_parts(about.items, about.len * 2);
+    let text = |v: &MtValue| {
+        if v.kind != MT_VALUE_STR || v.text.is_null() {
+            return String::new();
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(v.text as *const u8, v.len)).into_owned()
+    };
+    for pair in pairs.chunks(2) {
+        out.insert(text(&pair[0]), text(&pair[1]));
+    }
+    out
+}

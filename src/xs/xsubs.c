@@ -105,6 +105,30 @@ uv_arg(pTHX_ SV *sv, const char *what)
 
 /* ---- XSUBs --------------------------------------------------------------- */
 
+/* my $own = _own_allocations(): what this thread allocates while $own
+ * lives (until the calling sub returns or dies) is the tool's own, not the
+ * program's: not recorded. (A save-stack entry would not do: perl wraps
+ * every XSUB call in a scope of its own.) The guard itself is made
+ * unrecorded. Guards nest. */
+XS_INTERNAL(XS_Devel__MemTrace__own_allocations)
+{
+    dXSARGS;
+    SV *guard;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_suppress(1);
+    guard = sv_bless(newRV_noinc(newSV(0)), gv_stashpvs("Devel::MemTrace::_Own", GV_ADD));
+    ST(0) = sv_2mortal(guard);
+    XSRETURN(1);
+}
+
+XS_INTERNAL(XS_Devel__MemTrace___Own_DESTROY)
+{
+    dXSARGS;
+    PERL_UNUSED_VAR(items);
+    memtrace_rs_suppress(0);
+    XSRETURN_EMPTY;
+}
+
 XS_INTERNAL(XS_Devel__MemTrace__is_memtrace_perl)
 {
     dXSARGS;
@@ -496,6 +520,66 @@ XS_INTERNAL(XS_Devel__MemTrace__report)
     RETURN_VALUE(list, value, "report");
 }
 
+/* _identify(\@addresses, skip, min_age): one answer per address. */
+XS_INTERNAL(XS_Devel__MemTrace__identify)
+{
+    dXSARGS;
+    U32 skip, min_age;
+    SSize_t n;
+    UV *addresses;
+    const MtValue *value = NULL;
+    MtList *list;
+    if (items != 3)
+        croak_xs_usage(cv, "\\@addresses, skip, min_age");
+    skip = uv_arg(aTHX_ ST(1), "skip");
+    min_age = uv_arg(aTHX_ ST(2), "min_age");
+    addresses = address_list(aTHX_ cv, ST(0), &n);
+    list = memtrace_rs_identify((const uintptr_t *)addresses, (size_t)n, skip, min_age, &value);
+    free(addresses);
+    RETURN_VALUE(list, value, "identify");
+}
+
+/* _dump(path, \%about): write a capture; returns what was written. */
+XS_INTERNAL(XS_Devel__MemTrace__dump)
+{
+    dXSARGS;
+    STRLEN path_len;
+    const char *path;
+    HV *about_hv;
+    MtValue pairs[2 * 6];
+    MtValue about;
+    size_t n = 0;
+    const MtValue *value = NULL;
+    MtList *list;
+    static const char *const keys[] = { "perl_version", "perl_config", "program",
+                                        "skip", "min_age", "tool_version" };
+    size_t i;
+    if (items != 2 || !SvROK(ST(1)) || SvTYPE(SvRV(ST(1))) != SVt_PVHV)
+        croak_xs_usage(cv, "path, \\%about");
+    path = SvPV(ST(0), path_len);
+    about_hv = (HV *)SvRV(ST(1));
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        SV **slot = hv_fetch(about_hv, keys[i], strlen(keys[i]), 0);
+        STRLEN len;
+        const char *text;
+        if (!slot)
+            continue;
+        text = SvPV(*slot, len);
+        pairs[2 * n].kind = MT_VALUE_STR;
+        pairs[2 * n].text = keys[i];
+        pairs[2 * n].len = strlen(keys[i]);
+        pairs[2 * n + 1].kind = MT_VALUE_STR;
+        pairs[2 * n + 1].text = text;
+        pairs[2 * n + 1].len = len;
+        n++;
+    }
+    about.kind = MT_VALUE_HASH;
+    about.items = pairs;
+    about.len = n;
+    list = memtrace_rs_dump(path, path_len, &about, &value);
+    RETURN_VALUE(list, value, "dump");
+}
+
 /* For each address, the live SV of this interpreter whose value buffer it
  * is (the SV's address), or 0. One walk of the arenas for all of them. */
 XS_INTERNAL(XS_Devel__MemTrace__buffer_owners)
@@ -569,6 +653,8 @@ register_xsubs(pTHX)
         XSUBADDR_t xsub;
     } xsubs[] = {
         { "Devel::MemTrace::_is_memtrace_perl", XS_Devel__MemTrace__is_memtrace_perl },
+        { "Devel::MemTrace::_own_allocations", XS_Devel__MemTrace__own_allocations },
+        { "Devel::MemTrace::_Own::DESTROY", XS_Devel__MemTrace___Own_DESTROY },
         { "Devel::MemTrace::_enable", XS_Devel__MemTrace__enable },
         { "Devel::MemTrace::_pause", XS_Devel__MemTrace__pause },
         { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },
@@ -583,6 +669,8 @@ register_xsubs(pTHX)
         { "Devel::MemTrace::_leak_sites", XS_Devel__MemTrace__leak_sites },
         { "Devel::MemTrace::_report", XS_Devel__MemTrace__report },
         { "Devel::MemTrace::_group_leaks", XS_Devel__MemTrace__group_leaks },
+        { "Devel::MemTrace::_identify", XS_Devel__MemTrace__identify },
+        { "Devel::MemTrace::_dump", XS_Devel__MemTrace__dump },
         { "Devel::MemTrace::_stats", XS_Devel__MemTrace__stats },
         { "Devel::MemTrace::_sv_refs", XS_Devel__MemTrace__sv_refs },
         { "Devel::MemTrace::_sv_dump", XS_Devel__MemTrace__sv_dump },

@@ -55,18 +55,32 @@ my %Setting = (
     all     => 0,     # report() lists the stopped sites too
 );
 my $Report_at_END = 0;
+my $Dump_at_END;                # -dump_at_END[=FILE]: the file name, if asked
+my $Dump_every = 0;             # -dump_every=N: dump after every Nth checkpoint
+my $Dump_every_file = 'memtrace.%p.%n.mtc';
 my @Iteration_subs;             # -iteration=Pkg::sub names not wrapped yet
 my %Wrapped;                    # Pkg::sub => 1 once wrapped
 my $Loaded_in_pid = $$;         # -report_at_END reports in this process only
 
 my @EXPORTABLE = qw(
-  checkpoint leaks leak_sites report arena_counts
+  checkpoint leaks leak_sites report arena_counts identify
   pause resume is_recording history current_iteration stats
 );
 my %EXPORTABLE = map { $_ => 1 } @EXPORTABLE;
 
-my @KNOWN_IMPORT_OPTIONS =
-  ('-iteration=Pkg::sub', '-report_at_END', '-skip=N', '-min_age=N', '-all');
+my @KNOWN_IMPORT_OPTIONS = (
+    '-iteration=Pkg::sub', '-iteration_every=SECONDS', '-report_at_END',
+    '-dump_at_END[=FILE]', '-dump_on=SIGNAL[:FILE]', '-dump_every=N[:FILE]',
+    '-skip=N', '-min_age=N', '-all',
+);
+
+# What a capture says about the program that wrote it: the arguments as
+# they were when the module was loaded (the program may shift them away).
+my $Program = join ' ', $0, @ARGV;
+
+# The default capture file names: the pid and the iteration, so that forked
+# children and successive dumps each write their own.
+my $DEFAULT_DUMP_FILE = 'memtrace.%p.mtc';
 
 my @STATUSES = qw(steady intermittent stopped);
 
@@ -119,6 +133,37 @@ sub _apply_import_option {
         _is_count($value)
           or $bad->("option needs an integer from 0 to 4294967295:");
         $Setting{$name} = 0 + $value;
+    }
+    elsif ($arg =~ /\A-dump_at_END(?:=(.*))?\z/s) {
+        my $file = $1;
+        !defined $file || length $file
+          or $bad->('option needs a file name after =, or none:');
+        $Dump_at_END = defined $file ? $file : $DEFAULT_DUMP_FILE;
+    }
+    elsif ($arg =~ /\A-dump_on(?:=(.*))?\z/s) {
+        my ($signal, $file) = split /:/, ($1 // ''), 2;
+        defined $signal && $signal =~ /\A(?:SIG)?([A-Z][A-Z0-9]*)\z/
+          or $bad->('option needs a signal name such as -dump_on=USR2:');
+        $signal = $1;
+        _signal_exists($signal)
+          or $bad->("option names no signal this system has ($signal):");
+        $signal !~ /\A(?:KILL|STOP|ALRM|CHLD|CLD|PIPE|INT|TERM|HUP|QUIT)\z/
+          or $bad->("option takes a signal the program does not use itself (USR1, USR2, ...), not $signal:");
+        _dump_on_signal($signal, defined $file && length $file ? $file : 'memtrace.%p.%n.mtc');
+    }
+    elsif ($arg =~ /\A-dump_every(?:=(.*))?\z/s) {
+        my ($n, $file) = split /:/, ($1 // ''), 2;
+        defined $n && $n =~ /\A[1-9][0-9]{0,8}\z/
+          or $bad->('option needs a whole number of iterations from 1 such as -dump_every=10:');
+        $Dump_every = 0 + $n;
+        $Dump_every_file = $file if defined $file && length $file;
+    }
+    elsif ($arg =~ /\A-iteration_every(?:=(.*))?\z/s) {
+        my $seconds = $1;
+        defined $seconds && $seconds =~ /\A(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\z/
+          && $seconds >= 0.001 && $seconds <= 86400
+          or $bad->('option needs a number of seconds from 0.001 to 86400 such as -iteration_every=10:');
+        _iteration_every(0 + $seconds);
     }
     elsif ($arg =~ /\A-iteration(?:=(.*))?\z/s) {
         my $sub = $1;
@@ -209,6 +254,7 @@ sub _wrap_iteration_sub {
 package Devel::MemTrace::_IterationEnd;
 
 sub DESTROY {
+    my $own = Devel::MemTrace::_own_allocations();
     my ($self) = @_;
     my $depth = $self->[0];
     return if --$$depth > 0;
@@ -223,7 +269,19 @@ package Devel::MemTrace;
 # The program is over: report if asked, then stop recording, so that global
 # destruction is not recorded.
 END {
+    my $own = defined &_own_allocations ? _own_allocations() : undef;
     local ($@, $!, $?);
+    if (defined $Dump_at_END && defined &_dump) {
+        _pause();
+        my $file = $Dump_at_END;
+        # A forked child writes its own file, whatever the name says.
+        $file =~ s/(\.mtc)?\z/.%p$1/ if $$ != $Loaded_in_pid && $file !~ /%p/;
+        my $done = eval { Devel::MemTrace::dump($file); 1 };
+        unless ($done) {
+            my ($why) = split /\n/, $@;
+            warn "Devel::MemTrace: -dump_at_END: $why\n";
+        }
+    }
     if ($Report_at_END && $$ == $Loaded_in_pid) {
         _pause();
         my $text = eval { report() };
@@ -429,8 +487,68 @@ module-wide settings.
 =cut
 
 sub checkpoint {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
     my $opts = _options('checkpoint', [qw(skip min_age)], @_);
-    return _checkpoint($opts->{skip}, $opts->{min_age});
+    # _checkpoint walks the arenas for by_type only if a result is wanted.
+    return _checkpoint($opts->{skip}, $opts->{min_age}) unless $Dump_every;
+    my $result = defined wantarray ? _checkpoint($opts->{skip}, $opts->{min_age})
+      : do { _checkpoint($opts->{skip}, $opts->{min_age}); undef };
+    _dump_if_due();
+    return $result;
+}
+
+# -dump_every=N: a capture after every Nth checkpoint.
+sub _dump_if_due {
+    return unless _current_iteration() % $Dump_every == 0;
+    local ($@, $!, $?);
+    unless (eval { Devel::MemTrace::dump($Dump_every_file); 1 }) {
+        my ($why) = split /\n/, $@;
+        warn "Devel::MemTrace: -dump_every: $why\n";
+    }
+    return;
+}
+
+# -dump_on=SIGNAL: a capture whenever the signal comes, at perl's next safe
+# point (perl's deferred signals), so a running daemon can be asked for
+# one without a restart. A handler the program had already set still runs.
+sub _dump_on_signal {
+    my ($signal, $file) = @_;
+    my $before = $SIG{$signal};
+    $SIG{$signal} = sub {
+        my $own = _own_allocations();    # until goto hands over to the program's handler
+        {
+            local ($@, $!, $?);
+            unless (eval { Devel::MemTrace::dump($file); 1 }) {
+                my ($why) = split /\n/, $@;
+                warn "Devel::MemTrace: -dump_on=$signal: $why\n";
+            }
+        }
+        goto &$before if ref $before eq 'CODE';
+        return;
+    };
+    return;
+}
+
+sub _signal_exists { return exists $SIG{ $_[0] } }
+
+# -iteration_every=SECONDS: called by the timer at perl's next safe point
+# (see src/xs/iteration_timer.c); invisible to the program.
+sub _timer_checkpoint {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
+    local ($@, $!, $?);
+    unless (eval { checkpoint(); 1 }) {
+        my ($why) = split /\n/, $@;
+        warn "Devel::MemTrace: -iteration_every: $why\n";
+    }
+    return;
+}
+
+# %p: the pid; %n: the iteration now open (checkpoints so far); %%: a %.
+sub _capture_file_name {
+    my ($template) = @_;
+    my %fill = (p => $$, n => _current_iteration(), '%' => '%');
+    (my $file = $template) =~ s/%([pn%])/$fill{$1}/g;
+    return $file;
 }
 
 =head2 arena_counts
@@ -446,7 +564,7 @@ scalar holding a reference); the value is the count.
 
 =cut
 
-sub arena_counts { return _arena_counts() }
+sub arena_counts { my $own = _own_allocations(); return _arena_counts() }
 
 =head2 leaks
 
@@ -469,6 +587,7 @@ Options: C<skip>, C<min_age>.
 =cut
 
 sub leaks {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
     my $opts = _options('leaks', [qw(skip min_age)], @_);
     return _leaks($opts->{skip}, $opts->{min_age});
 }
@@ -498,6 +617,7 @@ one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
 =cut
 
 sub leak_sites {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
     my $opts = _options('leak_sites', [qw(skip min_age status)], @_);
     my $sites = _leak_sites($opts->{skip}, $opts->{min_age});
     return $sites if $opts->{status} eq 'all';
@@ -546,10 +666,115 @@ C<top> (list at most this many sites; 0, the default, lists all).
 =cut
 
 sub report {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
     my $opts = _options('report', [qw(skip min_age all top)], @_);
     # Written by the analysis, the same code `memtrace report` runs on a
     # capture, so the two never differ.
     return _report($opts->{skip}, $opts->{min_age}, $opts->{all} ? 1 : 0, $opts->{top});
+}
+
+=head2 identify
+
+    my @answers = Devel::MemTrace::identify(0x55efee189120, '0x55efee1891c8');
+    print "$_->{text}\n" for @answers;
+
+What the recorder knows of each address (an integer, or a hex string as
+L<Devel::MAT>'s C<pmat> prints it): for a live record of any age, even one
+made in iteration 0 or in the iteration still open, its kind, type, size,
+the iteration it was made in, its age (later checkpoints it has stayed live
+through), whether it counts as a leak now and why, and its Perl and C
+sites; for a C buffer also the live SV whose value it holds. For an address
+with no live record, why not: an empty SV slot (freed), a live SV that was
+never recorded (made before recording started, or while paused), or no
+allocation at all. One hashref per address, in order (in scalar context,
+the first):
+
+    address   the address, in hex
+    found     'live' or 'not live'
+    record    undef, or { address kind type size iteration age leak why
+                          file line sub c_file c_line c_func }
+    owner     for a buffer: the SV that owns it, as record
+    text      one line for a person: "0x55efee189120: UNDEF SV of 24
+              bytes made at poller.pl line 133, in main::poll (C site
+              sv.c:5594 Perl_newSV) in iteration 5; a leak: ..."
+
+Leaks are judged with the module-wide C<skip> and C<min_age>.
+C<memtrace identify ADDR... FILE> answers the same from a capture.
+
+=cut
+
+sub identify {
+    my $own = _own_allocations();    # what the tool allocates is not the program's
+    my @addresses = @_;
+    @addresses or _croak('Devel::MemTrace::identify: give it one or more addresses'
+        . ' (integers, or hex as pmat prints them: 0x55efee189120)');
+    my @numbers;
+    for my $address (@addresses) {
+        my $text = defined $address ? $address : 'undef';
+        if (!ref $address && defined $address && $address =~ /\A\s*0[xX]([0-9a-fA-F]{1,16})\s*\z/) {
+            no warnings 'portable';    # 64-bit addresses are the point
+            push @numbers, hex $1;
+        }
+        elsif (!ref $address && defined $address && $address =~ /\A\s*([0-9]{1,20})\s*\z/
+            && $1 <= ~0) {
+            push @numbers, 0 + $1;
+        }
+        else {
+            $text =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
+            _croak("Devel::MemTrace::identify: '$text' is not an address: give an"
+                . ' integer, or hex as pmat prints it (0x55efee189120)');
+        }
+    }
+    my $answers = _identify(\@numbers, $Setting{skip}, $Setting{min_age});
+    return wantarray ? @$answers : $answers->[0];
+}
+
+=head2 dump
+
+    Devel::MemTrace::dump('poller.%p.mtc');
+    my $written = Devel::MemTrace::dump();    # memtrace.PID.mtc
+
+Writes a capture: everything the recorder knows now (every live record
+with its sites, SV type and size, the per-iteration history, the program
+and perl that made it) to a file that the C<memtrace> command reads later,
+elsewhere (C<memtrace report FILE>, C<leaks>, C<sites>, C<diff>,
+C<identify>, C<flamegraph>, C<plot>). In the file name, C<%p> is the
+process id, C<%n> the iteration now open (the checkpoints so far) and
+C<%%> a C<%>. The file is written to a temporary name beside it and
+renamed, so a reader never sees half a capture. Returns a hashref: C<file>,
+C<records>, C<iterations>, C<bytes> and C<seconds> (C<copy_seconds> of them
+with the recorder held). Croaks with one line if the file cannot be
+written. The format is described in F<doc/format.md>.
+
+Always call it by its full name: C<dump> alone is perl's own C<CORE::dump>.
+See also the import options C<-dump_at_END>, C<-dump_on> and
+C<-dump_every>.
+
+=cut
+
+sub dump {    ## no critic (ProhibitBuiltinHomonyms): named by the issue's interface
+    my $own = _own_allocations();    # what the tool allocates is not the program's
+    my @args = @_;
+    @args <= 1
+      or _croak('Devel::MemTrace::dump: takes one file name (or none, for'
+        . " $DEFAULT_DUMP_FILE), not " . @args . ' arguments');
+    my $template = @args ? $args[0] : $DEFAULT_DUMP_FILE;
+    defined $template && !ref $template && length $template && $template !~ /\0/
+      or _croak('Devel::MemTrace::dump: the file name must be a non-empty string,'
+        . " such as $DEFAULT_DUMP_FILE");
+    my $file = _capture_file_name($template);
+    my $options = defined &Internals::V ? (Internals::V())[1] : '';
+    $options =~ s/\s+/ /g;
+    $options =~ s/\A //;
+    $options =~ s/ \z//;
+    return _dump($file, {
+        perl_version => sprintf('%vd', $^V),
+        perl_config  => $options,
+        program      => $Program,
+        skip         => $Setting{skip},
+        min_age      => $Setting{min_age},
+        tool_version => $VERSION,
+    });
 }
 
 =head2 pause, resume, is_recording
@@ -601,9 +826,9 @@ The recorder's own counters:
 
 =cut
 
-sub history           { return _history() }
+sub history           { my $own = _own_allocations(); return _history() }
 sub current_iteration { return _current_iteration() }
-sub stats             { return _stats() }
+sub stats             { my $own = _own_allocations(); return _stats() }
 
 1;
 
