@@ -28,14 +28,14 @@ demo: perl ## trace the unchanged examples/poller.pl: one iteration per poll(), 
 	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" $$MEMTRACE_PERL_INC \
 		-MDevel::MemTrace=-iteration=main::poll,-report_at_END examples/poller.pl
 
-test: perl ## cargo test (recorder unit tests), then prove -r t/ under the MemTrace perl
-	@$(CARGO_ENV) cargo test --release
+test: perl ## cargo test (every crate of the workspace), then prove -r t/ under the MemTrace perl
+	@$(CARGO_ENV) cargo test --release --workspace
 	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" "$$(dirname "$$MEMTRACE_PERL")/prove" \
 		--exec "$$MEMTRACE_PERL $$MEMTRACE_PERL_INC" -r t/
 
 lint: ## cargo fmt --check, cargo clippy -D warnings (with and without --features perl)
-	@$(CARGO_ENV) cargo fmt --check
-	@$(CARGO_ENV) cargo clippy --all-targets -- -D warnings
+	@$(CARGO_ENV) cargo fmt --all --check
+	@$(CARGO_ENV) cargo clippy --workspace --all-targets -- -D warnings
 	@$(CARGO_ENV) $(BASE_PERL) MEMTRACE_PERL="$$PERL" cargo clippy --all-targets --features perl --target-dir target/perl -- -D warnings
 
 bench: ## build what it needs (cached), run every benchmark: one table of medians, ratios, peak RSS, budgets (settings: perl/bench/bench.sh)

@@ -2,7 +2,8 @@
 # make-perl.sh — everything behind 'make perl':
 #   1. Debian build dependencies (install-deps.sh)
 #   2. the base MemTrace perl, built once into the cache (memtrace-perl.sh)
-#   3. the Rust recorder, built against that perl (cargo, feature "perl")
+#   3. the Rust recorder, built against that perl (cargo, feature "perl"),
+#      and the memtrace command (target/release/memtrace)
 #   4. the recorder and perl/lib installed into that perl (install-recorder.sh)
 #   5. the example XS module examples/Leaky built for that perl, in
 #      target/xs/Leaky-<perl key>/ (see env.sh for its blib path)
@@ -39,6 +40,10 @@ MEMTRACE_PERL=$PERL cargo build --release --features perl --target-dir "$TARGET"
 
 CDYLIB=${MEMTRACE_CDYLIB:-$TARGET/release/libdevel_memtrace.so}
 [[ -f "$CDYLIB" ]] || die "cargo built no $CDYLIB; the crate's [lib] must be a cdylib named devel_memtrace (or set MEMTRACE_CDYLIB)"
+
+# The memtrace command, which reads captures (target/release/memtrace).
+cargo build --release -p memtrace >&2 ||
+    die "cargo build --release -p memtrace failed; see the cargo output above"
 
 # 4. Install it into the perl.
 "$HERE/install-recorder.sh" "$PERL" "$CDYLIB"
