@@ -8,6 +8,9 @@ set -euo pipefail
 # dpkg-dev: apt-get source.  patchelf: add the recorder to perl's NEEDED list.
 # clang + libclang-dev: bindgen.  xz-utils/bzip2: unpack source tarballs.
 PACKAGES=(build-essential dpkg-dev patchelf clang libclang-dev xz-utils bzip2 ca-certificates)
+# libdevel-mat-perl: pmat for the system perl, which the Devel::MAT plugin
+# (perl/lib/Devel/MAT/Tool/MemTrace.pm) and its test run under.
+PACKAGES+=(libdevel-mat-perl)
 PACKAGES+=("$@")
 
 # Rust: the machine's own toolchain (rustup's ~/.cargo/bin) when there is one;
