@@ -24,9 +24,19 @@ help: ## list the targets
 perl: ## build the MemTrace perl (cached), the recorder, install it, build examples/Leaky; prints the perl path last
 	@$(BUILD)/make-perl.sh
 
-demo: perl ## trace the unchanged examples/poller.pl: one iteration per poll(), leak report at END
+DEMO := target/demo
+MEMTRACE := target/release/memtrace
+
+demo: perl ## trace the unchanged examples/poller.pl (report at END), then read its capture: identify, flame graph, plot
+	@mkdir -p $(DEMO)
 	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" $$MEMTRACE_PERL_INC \
-		-MDevel::MemTrace=-iteration=main::poll,-report_at_END examples/poller.pl
+		-MDevel::MemTrace=-iteration=main::poll,-report_at_END,-dump_at_END=$(DEMO)/poller.mtc examples/poller.pl
+	@echo "== the capture, read back: memtrace identify of each site's sample address" >&2
+	@grep -o 'e\.g\. 0x[0-9a-f]*' <($(MEMTRACE) report $(DEMO)/poller.mtc) | cut -c6- | \
+		$(MEMTRACE) identify - $(DEMO)/poller.mtc >&2
+	@$(MEMTRACE) flamegraph $(DEMO)/poller.mtc -o $(DEMO)/leaks.svg
+	@$(MEMTRACE) plot $(DEMO)/poller.mtc -o $(DEMO)/growth.svg
+	@echo "== capture $(DEMO)/poller.mtc; pictures $(DEMO)/leaks.svg, $(DEMO)/growth.svg (open in a browser); $(MEMTRACE) --help for more" >&2
 
 test: perl ## cargo test (every crate of the workspace), then prove -r t/ under the MemTrace perl
 	@$(CARGO_ENV) cargo test --release --workspace
