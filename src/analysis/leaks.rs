@@ -60,6 +60,9 @@ pub struct LeakSite {
     pub first_iteration: u32,
     pub per_iteration: Vec<u64>,
     pub status: Status,
+    /// Iterations between leaks, when the site leaks at a regular rhythm
+    /// (every 5th request, say): what tells it from a cache that stopped.
+    pub period: Option<u32>,
     /// One leaked address of the site (of its latest iteration), for
     /// identify and for matching a heap dump's addresses.
     pub sample_address: u64,
@@ -206,6 +209,7 @@ pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<Leak
                 bytes: group.bytes,
                 first_iteration: first,
                 status: Status::classify(&group.per_iteration),
+                period: Status::period(&group.per_iteration),
                 per_iteration: group.per_iteration,
                 sample_address: group.sample.1,
             };
@@ -273,6 +277,7 @@ pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
             .map(|t| t.name.clone())
             .unwrap_or_default();
         site.status = Status::classify(&site.per_iteration);
+        site.period = Status::period(&site.per_iteration);
     }
     merged.sort_by(|a, b| {
         b.count

@@ -294,10 +294,15 @@ pub fn site_lines(site: &LeakSite) -> [String; 2] {
             site.bytes
         )
     };
+    let status = match site.period {
+        Some(period) if site.status != Status::Stopped => {
+            format!("{}, every {period} iterations", site.status.name())
+        }
+        _ => site.status.name().to_string(),
+    };
     let mut second = format!(
-        "C site: {}; {}; {}",
+        "C site: {}; {status}; {}",
         c_site_text(&site.c_file, site.c_line, &site.c_func),
-        site.status.name(),
         per_iteration_text(&site.per_iteration)
     );
     if site.kind == "sv" {

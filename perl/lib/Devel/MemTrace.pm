@@ -439,9 +439,12 @@ iteration, is not called steady yet);
 
 =item stopped
 
-nothing leaked there in the last three eligible iterations: one-time
+nothing leaked there in the last three eligible iterations, nor for longer
+than the longest pause the site ever made between two leaks: one-time
 retention, such as a cache filled during the first iterations. Not a leak
-that grows, so L</report> leaves these out unless asked.
+that grows, so L</report> leaves these out unless asked. (A leak every 5th
+iteration is quiet for 4 iterations at a time: it is intermittent, and the
+report says C<intermittent, every 5 iterations>.)
 
 =back
 
@@ -609,6 +612,11 @@ Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
     per_iteration    arrayref: leaks made in each iteration from
                      first_iteration to the last eligible one
     status           'steady', 'intermittent' or 'stopped' (see above)
+    period           iterations between leaks when the site leaks at a
+                     regular rhythm (3 or more leaks, gaps within one
+                     iteration of each other), else undef
+    sample_address   one leaked address of the site, of its latest
+                     eligible iteration (the report prints it in hex)
 
 Options: C<skip>, C<min_age>, and C<status>, which keeps only the sites of
 one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
