@@ -105,27 +105,35 @@ uv_arg(pTHX_ SV *sv, const char *what)
 
 /* ---- XSUBs --------------------------------------------------------------- */
 
-/* my $own = _own_allocations(): what this thread allocates while $own
- * lives (until the calling sub returns or dies) is the tool's own, not the
- * program's: not recorded. (A save-stack entry would not do: perl wraps
- * every XSUB call in a scope of its own.) The guard itself is made
- * unrecorded. Guards nest. */
+/* _own_allocations(my $own): what this thread allocates from here until
+ * the calling sub returns (or dies) is the tool's own, not the program's:
+ * not recorded. Free-magic on the caller's own `my` variable undoes it:
+ * perl clears that variable when the sub's scope ends, whatever ends it.
+ * Nothing here takes an SV head, so a slot the program freed just before
+ * the call is still free for identify() to see. (A save-stack entry would
+ * not outlive the call: perl wraps every XSUB call in a scope of its own.)
+ * Guards nest. */
+static int
+own_allocations_end(pTHX_ SV *sv, MAGIC *mg)
+{
+    PERL_UNUSED_ARG(sv);
+    PERL_UNUSED_ARG(mg);
+    memtrace_rs_suppress(0);
+    return 0;
+}
+
+static const MGVTBL own_allocations_vtbl = { NULL, NULL, NULL, NULL, own_allocations_end, NULL, NULL, NULL };
+
 XS_INTERNAL(XS_Devel__MemTrace__own_allocations)
 {
     dXSARGS;
     SV *guard;
-    PERL_UNUSED_VAR(items);
+    if (items != 1 || SvREADONLY(ST(0)) || SvMAGICAL(ST(0)))
+        croak_xs_usage(cv, "my $guard");
+    guard = ST(0);
     memtrace_rs_suppress(1);
-    guard = sv_bless(newRV_noinc(newSV(0)), gv_stashpvs("Devel::MemTrace::_Own", GV_ADD));
-    ST(0) = sv_2mortal(guard);
-    XSRETURN(1);
-}
-
-XS_INTERNAL(XS_Devel__MemTrace___Own_DESTROY)
-{
-    dXSARGS;
-    PERL_UNUSED_VAR(items);
-    memtrace_rs_suppress(0);
+    /* (its MAGIC struct is Newx'd while suppressed: not recorded either) */
+    sv_magicext(guard, NULL, PERL_MAGIC_ext, &own_allocations_vtbl, NULL, 0);
     XSRETURN_EMPTY;
 }
 
@@ -437,7 +445,9 @@ value_to_sv(pTHX_ const MtValue *v)
         if (!(list))                                                                    \
             croak("Devel::MemTrace: internal error in %s (see the message above)", what); \
         if ((value)->kind == MT_VALUE_ERROR) {                                          \
+            /* Ends in a newline: the Perl wrapper adds the caller's line. */             \
             SV *message_ = sv_2mortal(text_sv(aTHX_ (value)->text, (value)->len));      \
+            sv_catpvs(message_, "\n");                                                  \
             memtrace_rs_free_list(list);                                                \
             croak_sv(message_);                                                         \
         }                                                                               \
@@ -520,20 +530,75 @@ XS_INTERNAL(XS_Devel__MemTrace__report)
     RETURN_VALUE(list, value, "report");
 }
 
-/* _identify(\@addresses, skip, min_age): one answer per address. */
+/* One address as identify() takes it: an integer, or a string of one
+ * (hex as pmat prints it, 0x55efee189120, or decimal). Reads the SV only:
+ * no allocation. */
+static int
+address_of(pTHX_ SV *sv, UV *out)
+{
+    STRLEN len, i = 0, start;
+    const char *text;
+    int base = 10;
+    UV value = 0;
+    if (!SvOK(sv) || SvROK(sv))
+        return 0;
+    if (SvIOK(sv) && !SvPOK(sv)) {
+        if (!SvIsUV(sv) && SvIVX(sv) < 0)
+            return 0;
+        *out = SvUV(sv);
+        return 1;
+    }
+    text = SvPV_nomg(sv, len);
+    while (i < len && isSPACE(text[i]))
+        i++;
+    if (i + 1 < len && text[i] == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
+        base = 16;
+        i += 2;
+    }
+    start = i;
+    for (; i < len && (base == 16 ? isXDIGIT(text[i]) : isDIGIT(text[i])); i++) {
+        const UV digit = (UV)(isDIGIT(text[i]) ? text[i] - '0' : (text[i] | 0x20) - 'a' + 10);
+        if (value > (UV_MAX - digit) / (UV)base)
+            return 0; /* too big for an address */
+        value = value * (UV)base + digit;
+    }
+    if (i == start)
+        return 0;
+    while (i < len && isSPACE(text[i]))
+        i++;
+    if (i != len)
+        return 0;
+    *out = value;
+    return 1;
+}
+
+/* _identify(skip, min_age, ADDR...): an arrayref with one answer per
+ * address, or, for an argument that is no address, that argument's index
+ * (a plain number) for the Perl side to word the error. The addresses are
+ * looked up before anything is allocated (see own_allocations). */
 XS_INTERNAL(XS_Devel__MemTrace__identify)
 {
     dXSARGS;
     U32 skip, min_age;
-    SSize_t n;
+    SSize_t n, i;
     UV *addresses;
     const MtValue *value = NULL;
     MtList *list;
-    if (items != 3)
-        croak_xs_usage(cv, "\\@addresses, skip, min_age");
-    skip = uv_arg(aTHX_ ST(1), "skip");
-    min_age = uv_arg(aTHX_ ST(2), "min_age");
-    addresses = address_list(aTHX_ cv, ST(0), &n);
+    if (items < 2)
+        croak_xs_usage(cv, "skip, min_age, ADDR...");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    n = items - 2;
+    addresses = (UV *)malloc((n ? (size_t)n : 1) * sizeof(UV));
+    if (!addresses)
+        croak("Devel::MemTrace: out of memory");
+    for (i = 0; i < n; i++) {
+        if (!address_of(aTHX_ ST(2 + i), &addresses[i])) {
+            free(addresses);
+            ST(0) = sv_2mortal(newSViv((IV)i));
+            XSRETURN(1);
+        }
+    }
     list = memtrace_rs_identify((const uintptr_t *)addresses, (size_t)n, skip, min_age, &value);
     free(addresses);
     RETURN_VALUE(list, value, "identify");
@@ -654,7 +719,6 @@ register_xsubs(pTHX)
     } xsubs[] = {
         { "Devel::MemTrace::_is_memtrace_perl", XS_Devel__MemTrace__is_memtrace_perl },
         { "Devel::MemTrace::_own_allocations", XS_Devel__MemTrace__own_allocations },
-        { "Devel::MemTrace::_Own::DESTROY", XS_Devel__MemTrace___Own_DESTROY },
         { "Devel::MemTrace::_enable", XS_Devel__MemTrace__enable },
         { "Devel::MemTrace::_pause", XS_Devel__MemTrace__pause },
         { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },

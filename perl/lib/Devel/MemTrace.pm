@@ -254,7 +254,7 @@ sub _wrap_iteration_sub {
 package Devel::MemTrace::_IterationEnd;
 
 sub DESTROY {
-    my $own = Devel::MemTrace::_own_allocations();
+    Devel::MemTrace::_own_allocations(my $own);
     my ($self) = @_;
     my $depth = $self->[0];
     return if --$$depth > 0;
@@ -269,13 +269,16 @@ package Devel::MemTrace;
 # The program is over: report if asked, then stop recording, so that global
 # destruction is not recorded.
 END {
-    my $own = defined &_own_allocations ? _own_allocations() : undef;
+    _own_allocations(my $own) if defined &_own_allocations;
     local ($@, $!, $?);
     if (defined $Dump_at_END && defined &_dump) {
         _pause();
         my $file = $Dump_at_END;
         # A forked child writes its own file, whatever the name says.
-        $file =~ s/(\.mtc)?\z/.%p$1/ if $$ != $Loaded_in_pid && $file !~ /%p/;
+        if ($$ != $Loaded_in_pid && $file !~ /%p/) {
+            my $extension = $file =~ s/(\.mtc)\z// ? $1 : '';
+            $file .= ".%p$extension";
+        }
         my $done = eval { Devel::MemTrace::dump($file); 1 };
         unless ($done) {
             my ($why) = split /\n/, $@;
@@ -490,7 +493,7 @@ module-wide settings.
 =cut
 
 sub checkpoint {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('checkpoint', [qw(skip min_age)], @_);
     # _checkpoint walks the arenas for by_type only if a result is wanted.
     return _checkpoint($opts->{skip}, $opts->{min_age}) unless $Dump_every;
@@ -518,7 +521,7 @@ sub _dump_on_signal {
     my ($signal, $file) = @_;
     my $before = $SIG{$signal};
     $SIG{$signal} = sub {
-        my $own = _own_allocations();    # until goto hands over to the program's handler
+        _own_allocations(my $own);    # until goto hands over to the program's handler
         {
             local ($@, $!, $?);
             unless (eval { Devel::MemTrace::dump($file); 1 }) {
@@ -537,7 +540,7 @@ sub _signal_exists { return exists $SIG{ $_[0] } }
 # -iteration_every=SECONDS: called by the timer at perl's next safe point
 # (see src/xs/iteration_timer.c); invisible to the program.
 sub _timer_checkpoint {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     local ($@, $!, $?);
     unless (eval { checkpoint(); 1 }) {
         my ($why) = split /\n/, $@;
@@ -567,7 +570,7 @@ scalar holding a reference); the value is the count.
 
 =cut
 
-sub arena_counts { my $own = _own_allocations(); return _arena_counts() }
+sub arena_counts { _own_allocations(my $own); return _arena_counts() }
 
 =head2 leaks
 
@@ -590,7 +593,7 @@ Options: C<skip>, C<min_age>.
 =cut
 
 sub leaks {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('leaks', [qw(skip min_age)], @_);
     return _leaks($opts->{skip}, $opts->{min_age});
 }
@@ -625,7 +628,7 @@ one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
 =cut
 
 sub leak_sites {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('leak_sites', [qw(skip min_age status)], @_);
     my $sites = _leak_sites($opts->{skip}, $opts->{min_age});
     return $sites if $opts->{status} eq 'all';
@@ -674,7 +677,7 @@ C<top> (list at most this many sites; 0, the default, lists all).
 =cut
 
 sub report {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('report', [qw(skip min_age all top)], @_);
     # Written by the analysis, the same code `memtrace report` runs on a
     # capture, so the two never differ.
@@ -712,28 +715,20 @@ C<memtrace identify ADDR... FILE> answers the same from a capture.
 =cut
 
 sub identify {
-    my $own = _own_allocations();    # what the tool allocates is not the program's
-    my @addresses = @_;
-    @addresses or _croak('Devel::MemTrace::identify: give it one or more addresses'
+    # The addresses are looked up before this sub allocates anything: an SV
+    # freed just before the call leaves its slot first in perl's free list,
+    # and a new SV here would take it.
+    my $answers = _identify($Setting{skip}, $Setting{min_age}, @_);
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ or _croak('Devel::MemTrace::identify: give it one or more addresses'
         . ' (integers, or hex as pmat prints them: 0x55efee189120)');
-    my @numbers;
-    for my $address (@addresses) {
-        my $text = defined $address ? $address : 'undef';
-        if (!ref $address && defined $address && $address =~ /\A\s*0[xX]([0-9a-fA-F]{1,16})\s*\z/) {
-            no warnings 'portable';    # 64-bit addresses are the point
-            push @numbers, hex $1;
-        }
-        elsif (!ref $address && defined $address && $address =~ /\A\s*([0-9]{1,20})\s*\z/
-            && $1 <= ~0) {
-            push @numbers, 0 + $1;
-        }
-        else {
-            $text =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
-            _croak("Devel::MemTrace::identify: '$text' is not an address: give an"
-                . ' integer, or hex as pmat prints it (0x55efee189120)');
-        }
+    unless (ref $answers) {
+        my $bad = $_[$answers];
+        my $text = defined $bad ? "$bad" : 'undef';
+        $text =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
+        _croak("Devel::MemTrace::identify: '$text' is not an address: give an"
+            . ' integer, or hex as pmat prints it (0x55efee189120)');
     }
-    my $answers = _identify(\@numbers, $Setting{skip}, $Setting{min_age});
     return wantarray ? @$answers : $answers->[0];
 }
 
@@ -761,7 +756,7 @@ C<-dump_every>.
 =cut
 
 sub dump {    ## no critic (ProhibitBuiltinHomonyms): named by the issue's interface
-    my $own = _own_allocations();    # what the tool allocates is not the program's
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     my @args = @_;
     @args <= 1
       or _croak('Devel::MemTrace::dump: takes one file name (or none, for'
@@ -775,14 +770,20 @@ sub dump {    ## no critic (ProhibitBuiltinHomonyms): named by the issue's inter
     $options =~ s/\s+/ /g;
     $options =~ s/\A //;
     $options =~ s/ \z//;
-    return _dump($file, {
+    my $about = {
         perl_version => sprintf('%vd', $^V),
         perl_config  => $options,
         program      => $Program,
         skip         => $Setting{skip},
         min_age      => $Setting{min_age},
         tool_version => $VERSION,
-    });
+    };
+    my $written = eval { _dump($file, $about) };
+    unless ($written) {
+        (my $why = $@) =~ s/\n\z//;
+        _croak($why);    # at the caller's line
+    }
+    return $written;
 }
 
 =head2 pause, resume, is_recording
@@ -834,9 +835,9 @@ The recorder's own counters:
 
 =cut
 
-sub history           { my $own = _own_allocations(); return _history() }
+sub history           { _own_allocations(my $own); return _history() }
 sub current_iteration { return _current_iteration() }
-sub stats             { my $own = _own_allocations(); return _stats() }
+sub stats             { _own_allocations(my $own); return _stats() }
 
 1;
 
@@ -867,6 +868,38 @@ module, not in forked children). END blocks run last-defined first, so this
 comes after the program's own C<END> blocks when the module was loaded
 before the program was compiled, as with C<-M>.
 Recording pauses first, so the report does not report itself.
+
+=item -dump_at_END[=FILE]
+
+Writes a capture (see L</dump>) at exit, after the program's own C<END>
+blocks, in every process: default file C<memtrace.%p.mtc>. A forked child
+whose file name has no C<%p> writes its own file all the same, with its pid
+added before C<.mtc> (C<fixed.mtc> becomes C<fixed.PID.mtc>).
+
+=item -dump_every=N[:FILE]
+
+Writes a capture after every Nth checkpoint (1 or more): default file
+C<memtrace.%p.%n.mtc>, C<%n> the iteration then open.
+
+=item -dump_on=SIGNAL[:FILE]
+
+Writes a capture whenever the process receives SIGNAL (C<USR1>, C<USR2>,
+...; C<SIGUSR2> works too), so a running daemon can be asked for one
+without a restart: default file C<memtrace.%p.%n.mtc>. It is a C<%SIG>
+handler, so perl runs it at its next safe point. A handler the program had
+set before the module was loaded still runs after it; one the program sets
+later replaces it. The signals programs use themselves (C<INT TERM HUP QUIT
+ALRM CHLD PIPE>, and C<KILL STOP>) are refused.
+
+=item -iteration_every=SECONDS
+
+Ends an iteration every SECONDS (0.001 to 86400; fractions allowed), for
+event-loop daemons that have no sub to wrap. No signal is sent, so nothing
+the program waits in (C<sleep>, C<select>, a socket read) is cut short: a
+thread raises perl's "signal pending" flag, and the iteration ends at
+perl's next safe point (between two ops). An idle process, blocked in a
+system call, ends no iteration until it wakes. After C<fork> the child has
+its own timer.
 
 =item -skip=N, -min_age=N
 
