@@ -53,7 +53,9 @@ const ITERATION_LINES_MAX: usize = 40;
 /// The whole report of one heap.
 pub fn report(heap: &Heap, options: ReportOptions) -> String {
     let history = &heap.tables.history;
-    let mut out = heading(history.len(), options.rule);
+    // Closed iterations, not snapshots: a long history keeps fewer.
+    let closed = heap.closed() as usize;
+    let mut out = heading(closed, options.rule);
     if history.is_empty() {
         out.push_str(
             "no iteration closed yet: call Devel::MemTrace::checkpoint() at the end of each \
@@ -66,7 +68,7 @@ pub fn report(heap: &Heap, options: ReportOptions) -> String {
         out.push('\n');
     }
     let sites = leak_sites(heap, options.rule);
-    out.push_str(&sites_text(&sites, history.len(), options));
+    out.push_str(&sites_text(&sites, closed, options));
     out
 }
 
@@ -98,10 +100,10 @@ pub struct Named<'a> {
 pub fn merged_report(heaps: &[Named], options: ReportOptions) -> String {
     let closed = heaps
         .iter()
-        .map(|n| n.heap.tables.history.len())
+        .map(|n| n.heap.closed() as usize)
         .max()
         .unwrap_or(0);
-    let same_length = heaps.iter().all(|n| n.heap.tables.history.len() == closed);
+    let same_length = heaps.iter().all(|n| n.heap.closed() as usize == closed);
     let headers: Vec<&Header> = heaps.iter().map(|n| &n.heap.tables.header).collect();
     let mut out = format!(
         "Devel::MemTrace report: {}; {}{}",
@@ -160,22 +162,26 @@ pub fn describe_programs(headers: &[&Header]) -> String {
     }
 }
 
-/// One line per closed iteration (the middle left out past 40).
+/// One line per snapshot (the middle left out past 40). A long history
+/// keeps only some of its older snapshots; the line before a gap says how
+/// many iterations it leaves out.
 pub fn iteration_lines(history: &[Snapshot]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let shown: Vec<Option<&Snapshot>> = if history.len() > ITERATION_LINES_MAX {
-        let mut v: Vec<Option<&Snapshot>> = history[..5].iter().map(Some).collect();
-        v.push(None);
-        v.extend(history[history.len() - 30..].iter().map(Some));
-        v
+    let shown: Vec<&Snapshot> = if history.len() > ITERATION_LINES_MAX {
+        history[..5]
+            .iter()
+            .chain(&history[history.len() - 30..])
+            .collect()
     } else {
-        history.iter().map(Some).collect()
+        history.iter().collect()
     };
-    for entry in shown {
-        let Some(cp) = entry else {
-            lines.push(format!("... ({} iterations not shown)", history.len() - 35));
-            continue;
-        };
+    let mut lines = Vec::new();
+    for (i, cp) in shown.iter().enumerate() {
+        if let Some(before) = i.checked_sub(1).map(|b| shown[b]) {
+            let skipped = cp.iteration.saturating_sub(before.iteration + 1);
+            if skipped > 0 {
+                lines.push(format!("... ({skipped} iterations not shown)"));
+            }
+        }
         if cp.iteration == 0 {
             lines.push(format!(
                 "iteration 0: SVs {}, allocations {}, {} bytes",

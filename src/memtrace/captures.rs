@@ -20,7 +20,7 @@ impl Loaded {
 
     /// Closed iterations, as the report counts them.
     pub fn closed(&self) -> usize {
-        self.capture.history.len()
+        self.capture.header.open_iteration as usize
     }
 }
 

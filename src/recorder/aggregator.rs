@@ -9,7 +9,9 @@
 //! always built in true sequence order.
 
 use super::event::{Event, Op};
+use super::history::History;
 use super::live::{live_key, LiveRecord, LiveTable};
+use super::per_iteration::LiveByIteration;
 use super::sites::{Kind, SiteId, Sites};
 pub use memtrace_analysis::LeakRule;
 pub use memtrace_format::Snapshot;
@@ -57,9 +59,9 @@ pub struct Aggregator {
     /// The iteration now open; iterations 0..iteration are closed.
     pub iteration: u32,
     /// Live records (outside perl's permanent pools) per iteration made in.
-    pub live_by_iteration: Vec<u64>,
+    pub live_by_iteration: LiveByIteration,
     pub totals: Totals,
-    pub history: Vec<Snapshot>,
+    pub history: History,
     /// Arena SV count when recording started: the base of the first delta.
     pub baseline_svs: Option<u64>,
     /// Events at or above the last watermark, sorted, waiting for it to pass.
@@ -75,9 +77,9 @@ impl Default for Aggregator {
             live: LiveTable::default(),
             sites: Sites::default(),
             iteration: 0,
-            live_by_iteration: vec![0],
+            live_by_iteration: LiveByIteration::default(),
             totals: Totals::default(),
-            history: Vec::new(),
+            history: History::default(),
             baseline_svs: None,
             held: Vec::new(),
             displaced: Vec::new(),
@@ -298,7 +300,7 @@ impl Aggregator {
             Kind::Sv => self.totals.sv_live += 1,
         }
         if !account.permanent_pool {
-            self.live_by_iteration[record.iteration() as usize] += 1;
+            self.live_by_iteration.add(record.iteration());
         }
     }
 
@@ -316,7 +318,7 @@ impl Aggregator {
             Kind::Sv => self.totals.sv_live -= 1,
         }
         if !account.permanent_pool {
-            self.live_by_iteration[record.iteration() as usize] -= 1;
+            self.live_by_iteration.remove(record.iteration());
         }
     }
 
@@ -329,9 +331,7 @@ impl Aggregator {
         // Allocations of iteration `closed - min_age` have now survived
         // `min_age` later checkpoints.
         let new_leaks = match rule.eligible(closed + 1) {
-            Some((_, last)) if last + rule.min_age == closed => {
-                self.live_by_iteration[last as usize]
-            }
+            Some((_, last)) if last + rule.min_age == closed => self.live_by_iteration.get(last),
             _ => 0,
         };
         let snapshot = Snapshot {
@@ -350,7 +350,7 @@ impl Aggregator {
         self.history.push(snapshot);
         if self.iteration < super::live::ITERATION_MAX {
             self.iteration += 1;
-            self.live_by_iteration.push(0);
+            self.live_by_iteration.open(self.iteration);
         }
         snapshot
     }
@@ -497,7 +497,7 @@ mod tests {
         assert_eq!(a.checkpoint(11, rule).new_leaks, 0); // closes 2: age 1
         let s = a.checkpoint(11, rule); // closes 3: age 2
         assert_eq!((s.iteration, s.new_leaks, s.svs_delta), (3, 1, 0));
-        assert_eq!(a.history[1].svs_delta, 1);
+        assert_eq!(a.history.snapshots()[1].svs_delta, 1);
     }
 
     #[test]

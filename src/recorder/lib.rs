@@ -15,10 +15,12 @@
 
 pub mod aggregator;
 pub mod event;
+pub mod history;
 pub mod live;
 mod local;
 mod membarrier;
 pub mod nursery;
+mod per_iteration;
 mod probe_memo;
 mod published;
 pub mod ring;

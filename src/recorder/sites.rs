@@ -89,8 +89,9 @@ impl Default for PerlSites {
 
 impl PerlSites {
     pub fn intern(&mut self, file: &[u8], line: u32, sub: &[u8]) -> PerlSiteId {
+        let file = one_file_for_string_evals(file);
         let site = PerlSite {
-            file: self.strings.intern(file),
+            file: self.strings.intern(&file),
             line,
             sub: self.strings.intern(sub),
         };
@@ -113,6 +114,22 @@ impl PerlSites {
 
     pub fn is_empty(&self) -> bool {
         self.sites.len() <= 1
+    }
+}
+
+/// perl names the code of each string eval "(eval N)" (with a suffix such
+/// as "[file:line]" under the debugger), N counting every eval the program
+/// ever ran: one site per eval would grow without bound in a program that
+/// evals in its loop. All of them are one file, "(eval)"; the line within
+/// the eval's text and the sub still tell the sites apart.
+fn one_file_for_string_evals(file: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let Some(rest) = file.strip_prefix(b"(eval ") else {
+        return file.into();
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    match rest[digits..].strip_prefix(b")") {
+        Some(suffix) if digits > 0 => [&b"(eval)"[..], suffix].concat().into(),
+        _ => file.into(),
     }
 }
 
@@ -332,6 +349,25 @@ mod tests {
         assert_eq!(p.intern(b"t.pl", 3, b"main::f"), id);
         assert_eq!(p.get(0).line, 0);
         assert_eq!(p.strings.get(p.get(id).sub), "main::f");
+    }
+
+    #[test]
+    fn every_string_eval_is_one_file() {
+        let mut p = PerlSites::default();
+        let first = p.intern(b"(eval 1)", 2, b"main::RUNTIME");
+        assert_eq!(p.intern(b"(eval 200000)", 2, b"main::RUNTIME"), first);
+        assert_ne!(
+            p.intern(b"(eval 7)", 3, b"main::RUNTIME"),
+            first,
+            "another line"
+        );
+        assert_eq!(p.strings.get(p.get(first).file), "(eval)");
+        let debugged = p.intern(b"(eval 12)[t.pl:34]", 1, b"main::f");
+        assert_eq!(p.strings.get(p.get(debugged).file), "(eval)[t.pl:34]");
+        for not_an_eval in [&b"(eval)"[..], b"(eval x)", b"(evaluate 1)", b"t.pl"] {
+            let id = p.intern(not_an_eval, 1, b"main::g");
+            assert_eq!(p.strings.get(p.get(id).file).as_bytes(), not_an_eval);
+        }
     }
 
     #[test]

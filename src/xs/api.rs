@@ -202,7 +202,7 @@ fn to_value(v: impl serde::Serialize) -> Result<Value, String> {
 #[no_mangle]
 pub extern "C" fn memtrace_rs_history(out: *mut *const MtValue) -> *mut MtList {
     answer("history", out, || {
-        let history = recorder::with_aggregator(|a| a.history.clone());
+        let history = recorder::with_aggregator(|a| a.history.snapshots().to_vec());
         Ok(Value::Array(history.iter().map(snapshot_value).collect()))
     })
 }

@@ -49,7 +49,7 @@ pub fn dump(path: &str, header: Header) -> Result<serde_json::Value, String> {
     Ok(json!({
         "file": path,
         "records": capture.records.len(),
-        "iterations": capture.history.len(),
+        "iterations": capture.header.open_iteration,
         "bytes": bytes,
         "copy_seconds": copied.as_secs_f64(),
         "seconds": started.elapsed().as_secs_f64(),

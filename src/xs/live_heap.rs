@@ -102,7 +102,7 @@ impl LiveTables {
             c_frames: vec![Default::default()],
             sites,
             records: Vec::new(),
-            history: aggregator.history.clone(),
+            history: aggregator.history.snapshots().to_vec(),
             sv_arenas: Vec::new(),
         };
         LiveTables { capture, sv_types }
