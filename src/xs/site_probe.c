@@ -9,11 +9,20 @@
 
 /* ---- Perl sites ---------------------------------------------------------- */
 
-/* The innermost sub (or format) on any context stack, or NULL at file level. */
+/* The sub (or format) whose statement PL_curcop is: the innermost one on
+ * any context stack, or NULL at file level.
+ *
+ * One frame gives both the line and the sub. While perl enters a sub
+ * (pp_entersub: its frame pushed, @_ and the pad being set up) and until
+ * the sub's first statement runs, PL_curcop is still the caller's
+ * statement, which the new frame saved as its blk_oldcop: that frame is
+ * skipped, so such allocations are the caller's statement, in the caller's
+ * sub (not "the caller's line, in the callee"). */
 static const CV *
 running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
 {
     const PERL_SI *si;
+    const COP *cop = PL_curcop;
     for (si = PL_curstackinfo; si; si = si->si_prev) {
         I32 i;
         if (PTR2UV(si->si_cxstack) == realloc_old) {
@@ -23,8 +32,11 @@ running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
         for (i = si->si_cxix; i >= 0; i--) {
             const PERL_CONTEXT *cx = &si->si_cxstack[i];
             const U8 type = CxTYPE(cx);
-            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv)
+            if ((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv) {
+                if (cx->blk_oldcop == cop)
+                    continue; /* entered, not yet running: the caller's */
                 return cx->blk_sub.cv;
+            }
         }
     }
     return NULL;
