@@ -150,15 +150,25 @@ mod tests {
             assert_eq!(Status::period(&periodic), Some(period as u32));
         }
         // A cache filled in bursts with gaps, then quiet for longer: stopped.
-        assert_eq!(Status::classify(&[5, 0, 3, 0, 0, 1, 0, 0, 0, 0]), Status::Stopped);
+        assert_eq!(
+            Status::classify(&[5, 0, 3, 0, 0, 1, 0, 0, 0, 0]),
+            Status::Stopped
+        );
     }
 
     #[test]
     fn irregular_or_every_iteration_leaks_have_no_period() {
         assert_eq!(Status::period(&[1, 1, 1, 1]), None);
         assert_eq!(Status::period(&[1, 0, 1, 0, 0, 0, 0, 1]), None);
-        assert_eq!(Status::period(&[1, 0, 0, 1]), None, "one gap is no rhythm yet");
-        assert_eq!(Status::period(&[1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1]), Some(4));
+        assert_eq!(
+            Status::period(&[1, 0, 0, 1]),
+            None,
+            "one gap is no rhythm yet"
+        );
+        assert_eq!(
+            Status::period(&[1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1]),
+            Some(4)
+        );
     }
 
     #[test]

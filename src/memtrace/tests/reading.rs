@@ -42,7 +42,10 @@ fn report_names_the_leaking_lines_and_their_status() {
         text.contains("at examples/poller.pl line 150, in main::summary"),
         "{text}"
     );
-    assert!(text.contains("; intermittent, every 2 iterations; "), "{text}");
+    assert!(
+        text.contains("; intermittent, every 2 iterations; "),
+        "{text}"
+    );
     // The warm-up cache is told apart, and the hint is this command's.
     assert!(!text.contains("line 88"), "{text}");
     assert!(text.ends_with("see them with --all\n"), "{text}");
