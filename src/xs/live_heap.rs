@@ -4,13 +4,12 @@
 //! a buffer's owner) only for the records the analysis asks about.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
 
 use memtrace_analysis::format::{Capture, Header, Kind, PerlSite, Record, Site};
 use memtrace_analysis::Records;
 
 use super::ffi::memtrace_shim_buffer_owners;
-use super::sv_types::{LiveSvs, SV_TYPE_NAMES};
+use super::sv_types::{LiveSvs, SvState, SV_TYPE_NAMES};
 use crate::recorder::live::split_key;
 use crate::recorder::sites::PerlSites;
 use crate::recorder::Aggregator;
@@ -50,6 +49,9 @@ impl Interner {
 pub struct LiveTables {
     pub capture: Capture,
     sv_types: HashMap<&'static str, u32>,
+    /// The string id of each svtype's name, by perl's svtype number (a
+    /// capture completes millions of SV records: no hashing per record).
+    by_svtype: Vec<u32>,
 }
 
 impl LiveTables {
@@ -84,12 +86,21 @@ impl LiveTables {
                 }
             })
             .collect();
-        let sv_types = SV_TYPE_NAMES
+        let sv_types: HashMap<&'static str, u32> = SV_TYPE_NAMES
             .iter()
             .map(|(_, name)| name.to_str().unwrap_or("UNKNOWN"))
             .chain(OTHER_TYPE_NAMES)
             .map(|name| (name, strings.intern(name)))
             .collect();
+        let unknown = sv_types["UNKNOWN"];
+        let mut by_svtype = Vec::new();
+        for (value, name) in SV_TYPE_NAMES {
+            let index = (*value).max(0) as usize;
+            if by_svtype.len() <= index {
+                by_svtype.resize(index + 1, unknown);
+            }
+            by_svtype[index] = sv_types[name.to_str().unwrap_or("UNKNOWN")];
+        }
         let capture = Capture {
             header: Header {
                 pointer_size: std::mem::size_of::<usize>() as u8,
@@ -105,16 +116,30 @@ impl LiveTables {
             history: aggregator.history.snapshots().to_vec(),
             sv_arenas: Vec::new(),
         };
-        LiveTables { capture, sv_types }
+        LiveTables {
+            capture,
+            sv_types,
+            by_svtype,
+        }
     }
 
-    fn sv_type_id(&self, name: &CStr) -> u32 {
-        let name = name.to_str().unwrap_or("UNKNOWN");
+    fn sv_type_id(&self, name: &str) -> u32 {
         self.sv_types
             .get(name)
             .or_else(|| self.sv_types.get("UNKNOWN"))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The string id of an SV's type name, as `sv_type_name` names it.
+    fn type_id_of(&self, svtype: i32, is_ref: bool) -> u32 {
+        if is_ref {
+            return self.sv_type_id("REF");
+        }
+        usize::try_from(svtype)
+            .ok()
+            .and_then(|i| self.by_svtype.get(i).copied())
+            .unwrap_or_else(|| self.sv_type_id("UNKNOWN"))
     }
 }
 
@@ -185,11 +210,18 @@ impl Records for LiveRecords<'_> {
 
     fn complete(&self, record: &mut Record) {
         match record.kind {
-            Kind::Sv => {
-                let address = record.address as usize;
-                record.sv_type = self.tables.sv_type_id(self.svs.type_name(address));
-                record.size = self.svs.size(address);
-            }
+            Kind::Sv => match self.svs.state(record.address as usize) {
+                SvState::Live {
+                    svtype,
+                    is_ref,
+                    size,
+                } => {
+                    record.sv_type = self.tables.type_id_of(svtype, is_ref);
+                    record.size = size;
+                }
+                SvState::OtherThread => record.sv_type = self.tables.sv_type_id("OTHER_THREAD"),
+                SvState::Freed => record.sv_type = self.tables.sv_type_id("FREED"),
+            },
             Kind::Mem => {
                 record.owner = self.owners.get(&record.address).copied().unwrap_or(0);
             }

@@ -29,9 +29,6 @@ pub struct LiveSvs {
     arenas: Vec<MtArena>,
 }
 
-/// The type name of an SV that another thread's interpreter owns.
-pub const OTHER_THREAD: &CStr = c"OTHER_THREAD";
-
 impl LiveSvs {
     /// Snapshot the calling interpreter's arenas. Call it from an XSUB (the
     /// interpreter is not running perl code meanwhile, so they stay put).
@@ -101,20 +98,34 @@ impl LiveSvs {
     }
 }
 
+/// What a recorded SV head is now.
+pub enum SvState {
+    /// A live SV of this interpreter: perl's svtype number, whether it is a
+    /// reference, and its bytes.
+    Live {
+        svtype: i32,
+        is_ref: bool,
+        size: u64,
+    },
+    /// In another thread's interpreter: never read.
+    OtherThread,
+    /// An empty slot of this interpreter's arenas.
+    Freed,
+}
+
 impl LiveSvs {
-    /// The type name of the SV at `addr` (a recorded SV head).
-    pub fn type_name(&self, addr: usize) -> &'static CStr {
+    /// The state of the SV at `addr`, with one look at its head.
+    pub fn state(&self, addr: usize) -> SvState {
         if !self.is_own(addr) {
-            return OTHER_THREAD;
+            return SvState::OtherThread;
         }
         match self.info(addr) {
-            Some(info) => sv_type_name(info.svtype, info.is_ref != 0),
-            None => c"FREED",
+            Some(info) => SvState::Live {
+                svtype: info.svtype,
+                is_ref: info.is_ref != 0,
+                size: info.size,
+            },
+            None => SvState::Freed,
         }
-    }
-
-    /// Head, body and buffer bytes of the SV at `addr` (0 if unknown).
-    pub fn size(&self, addr: usize) -> u64 {
-        self.info(addr).map_or(0, |info| info.size)
     }
 }
