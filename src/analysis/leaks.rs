@@ -131,33 +131,74 @@ struct GroupKey {
     c_func: u32,
 }
 
-struct Group<'a> {
+struct Group {
+    key: GroupKey,
     count: u64,
     bytes: u64,
     per_iteration: Vec<u64>,
-    types: HashMap<&'a str, u64>,
+    /// (type name's string id, count): a site has a few types at most.
+    types: Vec<(u32, u64)>,
+    /// The latest iteration's lowest leaked address.
     sample: (u32, u64),
 }
 
-/// Leaks grouped into sites, most leaked first.
-pub fn leak_sites(heap: &Heap, rule: LeakRule) -> Vec<LeakSite> {
-    let Some((first, last)) = rule.eligible(heap.closed()) else {
-        return Vec::new();
-    };
-    group(heap, leaks(heap, rule), first, last)
+/// Groups leaks into sites one record at a time, so that grouping a
+/// million leaks keeps a few sites in memory, not the million records.
+struct Grouper<'h, 'a> {
+    heap: &'h Heap<'a>,
+    first: u32,
+    last: u32,
+    groups: Vec<Group>,
+    /// Group index by allocation site id (`NONE` until the site is met):
+    /// sites that differ only in type share a group.
+    by_site: Vec<u32>,
+    by_key: HashMap<GroupKey, u32>,
 }
 
-/// Completed `leaks` made in iterations `first..=last` grouped into sites
-/// (by kind, Perl site and C site), most leaked first: [`leak_sites`], and
-/// Test::MemTrace's own selections of leaks.
-pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<LeakSite> {
-    let span = (last.max(first) - first + 1) as usize;
-    let mut groups: HashMap<GroupKey, Group> = HashMap::new();
-    for leak in leaks {
-        if !(first..=last).contains(&leak.iteration) {
-            continue;
+const NONE: u32 = u32::MAX;
+
+impl<'h, 'a> Grouper<'h, 'a> {
+    fn new(heap: &'h Heap<'a>, first: u32, last: u32) -> Self {
+        Grouper {
+            heap,
+            first,
+            last,
+            groups: Vec::new(),
+            by_site: vec![NONE; heap.tables.sites.len()],
+            by_key: HashMap::new(),
         }
-        let site = heap.site(leak.site);
+    }
+
+    /// Add one completed leak (one outside first..=last is left out).
+    fn add(&mut self, leak: &Record) {
+        if !(self.first..=self.last).contains(&leak.iteration) {
+            return;
+        }
+        let index = match self.by_site[leak.site as usize] {
+            NONE => self.group_of_site(leak.site),
+            index => index,
+        };
+        let type_id = match leak.kind {
+            Kind::Sv => leak.sv_type,
+            Kind::Mem => self.heap.site(leak.site).type_name,
+        };
+        let group = &mut self.groups[index as usize];
+        group.count += 1;
+        group.bytes += leak.size;
+        group.per_iteration[(leak.iteration - self.first) as usize] += 1;
+        match group.types.iter_mut().find(|(id, _)| *id == type_id) {
+            Some((_, count)) => *count += 1,
+            None => group.types.push((type_id, 1)),
+        }
+        let (iteration, address) = group.sample;
+        if leak.iteration > iteration || (leak.iteration == iteration && leak.address < address) {
+            group.sample = (leak.iteration, leak.address);
+        }
+    }
+
+    #[cold]
+    fn group_of_site(&mut self, site_id: u32) -> u32 {
+        let site = self.heap.site(site_id);
         let key = GroupKey {
             kind: site.kind,
             perl_site: site.perl_site,
@@ -165,65 +206,98 @@ pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<Leak
             c_line: site.c_line,
             c_func: site.c_func,
         };
-        let group = groups.entry(key).or_insert_with(|| Group {
-            count: 0,
-            bytes: 0,
-            per_iteration: vec![0; span],
-            types: HashMap::new(),
-            sample: (0, 0),
+        let span = (self.last - self.first + 1) as usize;
+        let groups = &mut self.groups;
+        let index = *self.by_key.entry(key).or_insert_with(|| {
+            groups.push(Group {
+                key,
+                count: 0,
+                bytes: 0,
+                per_iteration: vec![0; span],
+                types: Vec::new(),
+                sample: (0, u64::MAX),
+            });
+            (groups.len() - 1) as u32
         });
-        group.count += 1;
-        group.bytes += leak.size;
-        group.per_iteration[(leak.iteration - first) as usize] += 1;
-        *group.types.entry(heap.type_name(&leak)).or_insert(0) += 1;
-        // Leaks come by iteration, then address: the first of the latest
-        // iteration is the sample.
-        if group.sample.1 == 0 || leak.iteration > group.sample.0 {
-            group.sample = (leak.iteration, leak.address);
-        }
+        self.by_site[site_id as usize] = index;
+        index
     }
-    let mut sites: Vec<(u32, LeakSite)> = groups
-        .into_iter()
-        .map(|(key, group)| {
-            let perl = heap.tables.perl_sites[key.perl_site as usize];
-            let mut types: Vec<TypeCount> = group
-                .types
-                .into_iter()
-                .map(|(name, count)| TypeCount {
-                    name: name.to_string(),
-                    count,
-                })
-                .collect();
-            types.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-            let site = LeakSite {
-                kind: key.kind.name(),
-                file: heap.string(perl.file).to_string(),
-                line: perl.line,
-                sub: heap.string(perl.sub).to_string(),
-                c_file: heap.string(key.c_file).to_string(),
-                c_line: key.c_line,
-                c_func: heap.string(key.c_func).to_string(),
-                type_name: types.first().map(|t| t.name.clone()).unwrap_or_default(),
-                types,
-                count: group.count,
-                bytes: group.bytes,
-                first_iteration: first,
-                status: Status::classify(&group.per_iteration),
-                period: Status::period(&group.per_iteration),
-                per_iteration: group.per_iteration,
-                sample_address: group.sample.1,
-            };
-            (key.perl_site, site)
-        })
-        .collect();
-    sites.sort_by(|(a_perl, a), (b_perl, b)| {
-        b.count
-            .cmp(&a.count)
-            .then(b.bytes.cmp(&a.bytes))
-            .then(a_perl.cmp(b_perl))
-            .then(a.c_line.cmp(&b.c_line))
+
+    /// The sites, most leaked first.
+    fn finish(self) -> Vec<LeakSite> {
+        let heap = self.heap;
+        let mut sites: Vec<(u32, LeakSite)> = self
+            .groups
+            .into_iter()
+            .map(|group| {
+                let key = group.key;
+                let perl = heap.tables.perl_sites[key.perl_site as usize];
+                let mut types: Vec<TypeCount> = group
+                    .types
+                    .iter()
+                    .map(|&(id, count)| TypeCount {
+                        name: heap.string(id).to_string(),
+                        count,
+                    })
+                    .collect();
+                types.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+                let site = LeakSite {
+                    kind: key.kind.name(),
+                    file: heap.string(perl.file).to_string(),
+                    line: perl.line,
+                    sub: heap.string(perl.sub).to_string(),
+                    c_file: heap.string(key.c_file).to_string(),
+                    c_line: key.c_line,
+                    c_func: heap.string(key.c_func).to_string(),
+                    type_name: types.first().map(|t| t.name.clone()).unwrap_or_default(),
+                    types,
+                    count: group.count,
+                    bytes: group.bytes,
+                    first_iteration: self.first,
+                    status: Status::classify(&group.per_iteration),
+                    period: Status::period(&group.per_iteration),
+                    per_iteration: group.per_iteration,
+                    sample_address: group.sample.1,
+                };
+                (key.perl_site, site)
+            })
+            .collect();
+        sites.sort_by(|(a_perl, a), (b_perl, b)| {
+            b.count
+                .cmp(&a.count)
+                .then(b.bytes.cmp(&a.bytes))
+                .then(a_perl.cmp(b_perl))
+                .then(a.c_line.cmp(&b.c_line))
+        });
+        sites.into_iter().map(|(_, site)| site).collect()
+    }
+}
+
+/// Leaks grouped into sites, most leaked first. Streams the live records:
+/// its memory is the sites', not the leaks'.
+pub fn leak_sites(heap: &Heap, rule: LeakRule) -> Vec<LeakSite> {
+    let Some((first, last)) = rule.eligible(heap.closed()) else {
+        return Vec::new();
+    };
+    let mut grouper = Grouper::new(heap, first, last);
+    heap.records.for_each(&mut |mut record| {
+        if (first..=last).contains(&record.iteration) && !heap.site(record.site).permanent_pool {
+            heap.records.complete(&mut record);
+            grouper.add(&record);
+        }
     });
-    sites.into_iter().map(|(_, site)| site).collect()
+    grouper.finish()
+}
+
+/// Completed `leaks` made in iterations `first..=last` grouped into sites
+/// (by kind, Perl site and C site), most leaked first, as [`leak_sites`]
+/// groups them: for Test::MemTrace's own selections of leaks.
+pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<LeakSite> {
+    let mut grouper = Grouper::new(heap, first, last.max(first));
+    for leak in &leaks {
+        grouper.add(leak);
+    }
+    grouper.finish()
 }
 
 /// Keep the sites of one status, or "ongoing" (steady and intermittent),

@@ -4,16 +4,16 @@
 //! Lists are returned as an opaque `MtList` owning the items and everything
 //! they point into; the XSUB hands it back to `memtrace_rs_free_list`.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CString};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use memtrace_analysis::format::{Header, Kind, Record};
+use memtrace_analysis::format::{Header, Kind, PerlSite, Record, Site};
 use memtrace_analysis::{Heap, ReportOptions, Spelling};
 use serde_json::{json, Value};
 
 use super::capture;
-use super::ffi::{MtList, MtSnapshot, MtStats, MtValue};
+use super::ffi::{MtLeakRow, MtList, MtSnapshot, MtStats, MtValue};
 use super::live_heap::{LiveRecords, LiveTables};
 use super::perl_sites::PERL_SITE_SOURCE;
 use super::sv_types::sv_type_name;
@@ -222,45 +222,82 @@ fn snapshot_value(s: &Snapshot) -> Value {
     })
 }
 
+/// What `leaks()` reads: the rows, and the NUL-terminated strings they
+/// point into.
+struct LeakRows {
+    _rows: Vec<MtLeakRow>,
+    _strings: Vec<CString>,
+}
+
 #[no_mangle]
 pub extern "C" fn memtrace_rs_leaks(
     skip: u32,
     min_age: u32,
-    out: *mut *const MtValue,
+    rows_out: *mut *const MtLeakRow,
+    n_out: *mut usize,
 ) -> *mut MtList {
-    answer("leaks", out, || {
+    guarded("leaks", std::ptr::null_mut(), || {
         let rule = LeakRule { skip, min_age };
-        Ok(with_live_heap(
+        // Each leak with its type name's string id and its sites, and the
+        // strings; rows are made once the recorder is let go.
+        let (leaks, strings) = with_live_heap(
             rule,
             |_| {},
             |heap| {
-                Value::Array(
+                let leaks: Vec<(Record, u32, Site, PerlSite)> =
                     memtrace_analysis::leaks(heap, rule)
-                        .iter()
-                        .map(|leak| leak_value(heap, leak))
-                        .collect(),
-                )
+                        .into_iter()
+                        .map(|leak| {
+                            let site = *heap.site(leak.site);
+                            let type_id = match leak.kind {
+                                Kind::Sv => leak.sv_type,
+                                Kind::Mem => site.type_name,
+                            };
+                            (leak, type_id, site, *heap.perl_site(&site))
+                        })
+                        .collect();
+                (leaks, heap.tables.strings.clone())
             },
-        ))
-    })
-}
-
-/// One leak as `leaks()` returns it.
-fn leak_value(heap: &Heap, leak: &Record) -> Value {
-    let site = heap.site(leak.site);
-    let perl = heap.perl_site(site);
-    json!({
-        "address": leak.address,
-        "kind": leak.kind.name(),
-        "type": heap.type_name(leak),
-        "size": leak.size,
-        "iteration": leak.iteration,
-        "file": heap.string(perl.file),
-        "line": perl.line,
-        "sub": heap.string(perl.sub),
-        "c_file": heap.string(site.c_file),
-        "c_line": site.c_line,
-        "c_func": heap.string(site.c_func),
+        );
+        let strings: Vec<CString> = strings
+            .into_iter()
+            .map(|s| CString::new(s.replace('\0', "")).unwrap_or_default())
+            .collect();
+        let text = |id: u32| {
+            strings
+                .get(id as usize)
+                .map_or(c"".as_ptr(), |s| s.as_ptr())
+        };
+        let rows: Vec<MtLeakRow> = leaks
+            .iter()
+            .map(|(leak, type_id, site, perl)| MtLeakRow {
+                address: leak.address as usize,
+                size: leak.size,
+                iteration: leak.iteration,
+                line: perl.line,
+                c_line: site.c_line,
+                kind: match leak.kind {
+                    Kind::Sv => c"sv".as_ptr(),
+                    Kind::Mem => c"mem".as_ptr(),
+                },
+                type_name: text(*type_id),
+                file: text(perl.file),
+                sub_name: text(perl.sub),
+                c_file: text(site.c_file),
+                c_func: text(site.c_func),
+            })
+            .collect();
+        // SAFETY: the XSUB passes valid out-pointers; the rows and the
+        // strings they point into live in the list until it is freed (a
+        // vector's buffer does not move when the vector does).
+        unsafe {
+            *rows_out = rows.as_ptr();
+            *n_out = rows.len();
+        }
+        value::owned(LeakRows {
+            _rows: rows,
+            _strings: strings,
+        })
     })
 }
 

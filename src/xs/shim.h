@@ -138,6 +138,23 @@ typedef struct {
     uint32_t iteration;
 } MtStats;
 
+/* One leak, for leaks(): millions of them are turned into perl hashes
+ * straight from these rows (a value tree per leak cost 3 KB and more).
+ * The strings are NUL-terminated and live as long as the list. */
+typedef struct {
+    uintptr_t address;
+    uint64_t size;
+    uint32_t iteration;
+    uint32_t line;
+    uint32_t c_line;
+    const char *kind;       /* "sv" or "mem" */
+    const char *type_name;
+    const char *file;
+    const char *sub_name;
+    const char *c_file;
+    const char *c_func;
+} MtLeakRow;
+
 /* An opaque list the XSUB reads, then hands back to be freed. */
 typedef struct MtList MtList;
 
@@ -155,7 +172,7 @@ const char *memtrace_rs_sv_type_name(int32_t svtype, int is_ref);
 /* Each returns a list owning *out (free it with memtrace_rs_free_list), or
  * NULL after an internal error (reported on stderr). */
 MtList *memtrace_rs_history(const MtValue **out);
-MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtValue **out);
+MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtLeakRow **rows, size_t *n);
 MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, const MtValue **out);
 MtList *memtrace_rs_report(uint32_t skip, uint32_t min_age, int all, uint32_t top,
                            const MtValue **out);

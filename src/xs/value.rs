@@ -118,15 +118,22 @@ pub fn hand_out_error(message: String, out: *mut *const MtValue) -> *mut MtList 
 fn finish(answer: Answer, out: *mut *const MtValue) -> *mut MtList {
     // SAFETY: the XSUB passes a valid out-pointer.
     unsafe { *out = &*answer.root };
-    Box::into_raw(Box::new(answer)) as *mut MtList
+    owned(answer)
 }
 
-/// Free what [`hand_out`] made.
+/// Hand the XSUB anything it reads through pointers into it, as an
+/// `MtList` that [`free`] drops.
+pub fn owned<T: 'static>(data: T) -> *mut MtList {
+    let boxed: Box<dyn std::any::Any> = Box::new(data);
+    Box::into_raw(Box::new(boxed)) as *mut MtList
+}
+
+/// Free what [`owned`] (and so [`hand_out`]) made.
 ///
 /// # Safety
-/// `list` came from `hand_out` or `hand_out_error` and is freed once.
+/// `list` came from `owned` and is freed once.
 pub unsafe fn free(list: *mut MtList) {
-    drop(Box::from_raw(list as *mut Answer));
+    drop(Box::from_raw(list as *mut Box<dyn std::any::Any>));
 }
 
 /// The string values of a HASH the XSUB built (keys and values copied).

@@ -469,15 +469,47 @@ XS_INTERNAL(XS_Devel__MemTrace__history)
     RETURN_VALUE(list, value, "history");
 }
 
+static void
+store_str(pTHX_ HV *hv, const char *key, const char *value)
+{
+    (void)hv_store(hv, key, strlen(key), value ? newSVpv(value, 0) : newSV(0), 0);
+}
+
 XS_INTERNAL(XS_Devel__MemTrace__leaks)
 {
     dXSARGS;
     U32 skip, min_age;
-    const MtValue *value = NULL;
+    const MtLeakRow *rows = NULL;
+    size_t n = 0, i;
     MtList *list;
+    AV *av;
     LEAK_RULE_ARGS(skip, min_age);
-    list = memtrace_rs_leaks(skip, min_age, &value);
-    RETURN_VALUE(list, value, "leaks");
+    list = memtrace_rs_leaks(skip, min_age, &rows, &n);
+    if (!list)
+        croak("Devel::MemTrace: internal error in leaks (see the message above)");
+    BEGIN_OWN_ALLOCATIONS;
+    av = newAV();
+    av_extend(av, n);
+    for (i = 0; i < n; i++) {
+        const MtLeakRow *l = &rows[i];
+        HV *hv = newHV();
+        store_uv(aTHX_ hv, "address", l->address);
+        store_str(aTHX_ hv, "kind", l->kind);
+        store_str(aTHX_ hv, "type", l->type_name);
+        store_uv(aTHX_ hv, "size", l->size);
+        store_uv(aTHX_ hv, "iteration", l->iteration);
+        store_str(aTHX_ hv, "file", l->file);
+        store_uv(aTHX_ hv, "line", l->line);
+        store_str(aTHX_ hv, "sub", l->sub_name);
+        store_str(aTHX_ hv, "c_file", l->c_file);
+        store_uv(aTHX_ hv, "c_line", l->c_line);
+        store_str(aTHX_ hv, "c_func", l->c_func);
+        av_push(av, newRV_noinc((SV *)hv));
+    }
+    ST(0) = sv_2mortal(newRV_noinc((SV *)av));
+    END_OWN_ALLOCATIONS;
+    memtrace_rs_free_list(list);
+    XSRETURN(1);
 }
 
 XS_INTERNAL(XS_Devel__MemTrace__leak_sites)
