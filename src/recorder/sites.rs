@@ -117,6 +117,15 @@ impl PerlSites {
     }
 }
 
+/// A C site's file, written one way: its own name. perl's own files come
+/// as "sv.c" (perl builds in its source root), an XS module's as whatever
+/// path its build passed the compiler, often absolute
+/// ("/root/.cache/.../build/Foo-1.0/Foo.xs"); the function beside it
+/// tells two files of one name apart.
+fn c_file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// perl names the code of each string eval "(eval N)" (with a suffix such
 /// as "[file:line]" under the debugger), N counting every eval the program
 /// ever ran: one site per eval would grow without bound in a program that
@@ -275,7 +284,9 @@ impl Sites {
         let c_func_text = key.c_func.to_text();
         let site = Site {
             kind: key.kind,
-            c_file: self.strings.intern(key.c_file.to_text().as_bytes()),
+            c_file: self
+                .strings
+                .intern(c_file_name(&key.c_file.to_text()).as_bytes()),
             c_line: key.c_line,
             permanent_pool: PERMANENT_POOL_FUNCS.contains(&c_func_text.as_str()),
             c_func: self.strings.intern(c_func_text.as_bytes()),
@@ -368,6 +379,32 @@ mod tests {
             let id = p.intern(not_an_eval, 1, b"main::g");
             assert_eq!(p.strings.get(p.get(id).file).as_bytes(), not_an_eval);
         }
+    }
+
+    #[test]
+    fn a_c_site_is_written_by_its_file_name_alone() {
+        let mut sites = Sites::default();
+        let text = |sites: &Sites, id| sites.strings.get(sites.get(id).c_file).to_string();
+        let xs = sites.intern(
+            Kind::Mem,
+            StaticStr(c"/root/.cache/x/build/Foo-1.0/Foo.xs".as_ptr()),
+            26,
+            StaticStr(c"XS_Foo_leak".as_ptr()),
+            StaticStr(c"char".as_ptr()),
+            0,
+        );
+        let core = sites.intern(
+            Kind::Sv,
+            StaticStr(c"sv_inline.h".as_ptr()),
+            369,
+            StaticStr(c"Perl_newSV_type".as_ptr()),
+            StaticStr::NULL,
+            0,
+        );
+        assert_eq!(
+            (text(&sites, xs), text(&sites, core)),
+            ("Foo.xs".into(), "sv_inline.h".into())
+        );
     }
 
     #[test]
