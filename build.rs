@@ -113,6 +113,8 @@ const XS_C_FILES: &[&str] = &[
     "src/xs/perl_probe.c",
     // SV arenas: counts, the address index, the buffers an SV owns
     "src/xs/arena.c",
+    // who holds an SV: every reference edge, and names for the paths
+    "src/xs/holders.c",
     // the XSUBs and the perl values they return
     "src/xs/xsubs.c",
     // -iteration_every: a timer that ends iterations at perl's safe points

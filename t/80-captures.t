@@ -171,8 +171,8 @@ for my $site (@cli_sites) {
 }
 if (my $buffer = $by_name{"line $line3 Perl_hv_common"}) {
     my $id = memtrace('identify', $buffer->{address}, $capture);
-    like($id->{stdout}, qr/; the buffer of HASH SV 0x[0-9a-f]+ made at \Q$poller\E line $line3, in main::poll\n\z/,
-        "the hash's bucket array names its HASH, made at line $line3");
+    like($id->{stdout}, qr/; the buffer of HASH SV 0x[0-9a-f]+ made at \Q$poller\E line $line3, in main::poll; held by: the HASH it belongs to, held by: a cycle of 2 \(\{self\}\)\n\z/,
+        "the hash's bucket array names its HASH, made at line $line3, and the cycle that holds it");
 }
 
 # As pmat-leakreport prints them, on standard input.

@@ -3,6 +3,8 @@
 
 use memtrace_format::{Capture, Kind, PerlSite, Record, Site};
 
+use crate::holder::Holder;
+
 /// The live records of a heap.
 pub trait Records {
     /// Every live record, in any order. An SV record may come without its
@@ -17,6 +19,30 @@ pub trait Records {
     }
     /// The live record of this kind at this address.
     fn find(&self, kind: Kind, address: u64) -> Option<Record>;
+    /// What holds each of these leaks (SV heads and C buffers), in order:
+    /// the live process walks its heap; a capture kept the answers for the
+    /// leaks it sampled (None for the others).
+    fn holders(&self, tables: &Capture, leaks: &[(Kind, u64)]) -> Vec<Option<Holder>> {
+        leaks
+            .iter()
+            .map(|&(_, address)| {
+                let at = tables.holders.binary_search_by_key(&address, |h| h.address);
+                at.ok().map(|i| {
+                    let h = &tables.holders[i];
+                    Holder {
+                        address: crate::report::hex(address),
+                        kind: string(tables, h.kind).to_string(),
+                        path: string(tables, h.path).to_string(),
+                        length: h.length,
+                        refcount: h.refcount,
+                        unseen: h.unseen,
+                        text: string(tables, h.text).to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Why `address` has no live record, in a few words.
     fn unrecorded(&self, tables: &Capture, address: u64) -> String {
         let in_arena = tables

@@ -5,6 +5,7 @@ use memtrace_format::{Kind, Record};
 use serde::Serialize;
 
 use crate::heap::Heap;
+use crate::holder::Holder;
 use crate::report::{c_site_text, hex, perl_site_text};
 use crate::rule::LeakRule;
 
@@ -43,6 +44,9 @@ pub struct Identity {
     pub record: Option<RecordInfo>,
     /// For a C buffer: the live SV whose body or value buffer it is.
     pub owner: Option<RecordInfo>,
+    /// What keeps it alive (live in the process; from a capture, for the
+    /// leaks it sampled).
+    pub held_by: Option<Holder>,
     /// One line for a person.
     pub text: String,
 }
@@ -60,6 +64,7 @@ pub fn identify(heap: &Heap, rule: LeakRule, address: u64) -> Identity {
             found: "not live",
             record: None,
             owner: None,
+            held_by: None,
             text: format!("{}: {why}", hex(address)),
         };
     };
@@ -103,11 +108,20 @@ pub fn identify(heap: &Heap, rule: LeakRule, address: u64) -> Identity {
             ));
         }
     }
+    let held_by = heap
+        .records
+        .holders(heap.tables, &[(record.kind, record.address)])
+        .pop()
+        .flatten();
+    if let Some(holder) = &held_by {
+        text.push_str(&format!("; held by: {}", holder.text));
+    }
     Identity {
         address: hex(address),
         found: "live",
         record: Some(info),
         owner,
+        held_by,
         text,
     }
 }

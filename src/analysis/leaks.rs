@@ -6,6 +6,7 @@ use memtrace_format::{Kind, Record};
 use serde::Serialize;
 
 use crate::heap::Heap;
+use crate::holder::Holder;
 use crate::rule::LeakRule;
 use crate::status::Status;
 
@@ -66,6 +67,9 @@ pub struct LeakSite {
     /// One leaked address of the site (of its latest iteration), for
     /// identify and for matching a heap dump's addresses.
     pub sample_address: u64,
+    /// What holds a few of the site's latest leaks (for a C buffer: the SV
+    /// that owns it, and what holds that).
+    pub held_by: Vec<Holder>,
 }
 
 impl LeakSite {
@@ -138,9 +142,14 @@ struct Group {
     per_iteration: Vec<u64>,
     /// (type name's string id, count): a site has a few types at most.
     types: Vec<(u32, u64)>,
-    /// The latest iteration's lowest leaked address.
-    sample: (u32, u64),
+    /// The latest leaks, (iteration, address), newest first, lowest
+    /// address first within an iteration: [0] is the sample address, all
+    /// of them are asked what holds them.
+    samples: Vec<(u32, u64)>,
 }
+
+/// Leaks per site whose holders are looked for.
+const HOLDER_SAMPLES: usize = 3;
 
 /// Groups leaks into sites one record at a time, so that grouping a
 /// million leaks keeps a few sites in memory, not the million records.
@@ -190,9 +199,14 @@ impl<'h, 'a> Grouper<'h, 'a> {
             Some((_, count)) => *count += 1,
             None => group.types.push((type_id, 1)),
         }
-        let (iteration, address) = group.sample;
-        if leak.iteration > iteration || (leak.iteration == iteration && leak.address < address) {
-            group.sample = (leak.iteration, leak.address);
+        let newer = |a: &(u32, u64), b: &(u32, u64)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        let candidate = (leak.iteration, leak.address);
+        if group.samples.len() < HOLDER_SAMPLES {
+            group.samples.push(candidate);
+            group.samples.sort_by(newer);
+        } else if newer(&candidate, &group.samples[HOLDER_SAMPLES - 1]).is_lt() {
+            group.samples[HOLDER_SAMPLES - 1] = candidate;
+            group.samples.sort_by(newer);
         }
     }
 
@@ -215,7 +229,7 @@ impl<'h, 'a> Grouper<'h, 'a> {
                 bytes: 0,
                 per_iteration: vec![0; span],
                 types: Vec::new(),
-                sample: (0, u64::MAX),
+                samples: Vec::new(),
             });
             (groups.len() - 1) as u32
         });
@@ -226,6 +240,18 @@ impl<'h, 'a> Grouper<'h, 'a> {
     /// The sites, most leaked first.
     fn finish(self) -> Vec<LeakSite> {
         let heap = self.heap;
+        // One question for all the sites' samples: the live process walks
+        // its heap once.
+        let asked: Vec<(Kind, u64)> = self
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.samples
+                    .iter()
+                    .map(move |&(_, address)| (g.key.kind, address))
+            })
+            .collect();
+        let mut answers = heap.records.holders(heap.tables, &asked).into_iter();
         let mut sites: Vec<(u32, LeakSite)> = self
             .groups
             .into_iter()
@@ -257,7 +283,12 @@ impl<'h, 'a> Grouper<'h, 'a> {
                     status: Status::classify(&group.per_iteration),
                     period: Status::period(&group.per_iteration),
                     per_iteration: group.per_iteration,
-                    sample_address: group.sample.1,
+                    sample_address: group.samples.first().map_or(0, |s| s.1),
+                    held_by: group
+                        .samples
+                        .iter()
+                        .filter_map(|_| answers.next().flatten())
+                        .collect(),
                 };
                 (key.perl_site, site)
             })

@@ -11,6 +11,7 @@
 
 mod diff;
 mod heap;
+mod holder;
 mod identify;
 mod leaks;
 mod report;
@@ -19,6 +20,7 @@ mod status;
 
 pub use diff::{diff, SiteChange};
 pub use heap::{string, Heap, Records};
+pub use holder::{kind as holder_kind, Holder};
 pub use identify::{describe, identify, parse_address, Identity, RecordInfo};
 pub use leaks::{group, leak_sites, leaks, merge_sites, with_status, LeakSite, SiteKey, TypeCount};
 pub use memtrace_format as format;

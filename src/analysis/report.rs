@@ -290,7 +290,7 @@ pub fn sites_text(sites: &[LeakSite], closed: usize, options: ReportOptions) -> 
 }
 
 /// The two lines of one leak site.
-pub fn site_lines(site: &LeakSite) -> [String; 2] {
+pub fn site_lines(site: &LeakSite) -> Vec<String> {
     let what = if site.kind == "sv" {
         types_phrase(site, "SV", "SVs")
     } else {
@@ -315,14 +315,23 @@ pub fn site_lines(site: &LeakSite) -> [String; 2] {
         let _ = write!(second, "; {} bytes", site.bytes);
     }
     let _ = write!(second, "; e.g. {}", hex(site.sample_address));
-    [
+    let mut lines = vec![
         format!(
             "  {} leaked {what} {}",
             site.count,
             perl_site_text(&site.file, site.line, &site.sub)
         ),
         format!("      {second}"),
-    ]
+    ];
+    // What holds the samples, once per different answer.
+    let mut said: Vec<&str> = Vec::new();
+    for holder in &site.held_by {
+        if !said.contains(&holder.text.as_str()) {
+            said.push(&holder.text);
+            lines.push(format!("      held by: {}", holder.text));
+        }
+    }
+    lines
 }
 
 /// "UNDEF SVs", "char buffers", or "SVs (12 HASH, 12 IV)" for a mixed site.

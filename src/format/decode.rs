@@ -4,11 +4,13 @@
 //! is checked against the bytes left before it is allocated for, and any
 //! inconsistency is a `FormatError`, never a panic.
 
-use crate::section::{self, Raw, ARNA, CFRM, END, HEAD, HIST, KNOWN, PSIT, RECS, SITE, STAK, STRS};
+use crate::section::{
+    self, Raw, ARNA, CFRM, END, HEAD, HIST, HOLD, KNOWN, OPTIONAL, PSIT, RECS, SITE, STAK, STRS,
+};
 use crate::varint::Reader;
 use crate::{
-    records, CFrame, CFrames, Capture, FormatError, Header, Kind, PerlSite, Site, Snapshot, Stack,
-    MAGIC, VERSION,
+    records, CFrame, CFrames, Capture, FormatError, Header, Holder, Kind, PerlSite, Site, Snapshot,
+    Stack, MAGIC, VERSION,
 };
 
 /// Bytes before the first section: the magic and the u16 version.
@@ -53,6 +55,7 @@ pub fn decode(bytes: &[u8]) -> Result<Capture, FormatError> {
             RECS => capture.records = records::get(r)?,
             HIST => capture.history = history(r)?,
             ARNA => capture.sv_arenas = sv_arenas(r)?,
+            HOLD => capture.holders = holders(r)?,
             END => break,
             _ => {} // KNOWN holds no other tag.
         }
@@ -63,7 +66,7 @@ pub fn decode(bytes: &[u8]) -> Result<Capture, FormatError> {
             bytes.len() - pos
         )));
     }
-    if let Some(k) = seen.iter().position(|s| !s) {
+    if let Some(k) = (0..KNOWN.len()).find(|&k| !seen[k] && !OPTIONAL.contains(&KNOWN[k].0)) {
         return Err(FormatError::corrupt(format!(
             "section '{}' is missing",
             KNOWN[k].1
@@ -241,6 +244,23 @@ fn history(r: &mut Reader) -> Result<Vec<Snapshot>, FormatError> {
             new_leaks: r.u64()?,
             rss: r.u64()?,
             time_ms: r.u64()?,
+        });
+    }
+    Ok(out)
+}
+
+fn holders(r: &mut Reader) -> Result<Vec<Holder>, FormatError> {
+    let n = r.count(7, "holders")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Holder {
+            address: r.u64()?,
+            kind: r.u32("holder kind")?,
+            path: r.u32("holder path")?,
+            length: r.u32("holder length")?,
+            refcount: r.u32("holder refcount")?,
+            unseen: r.u32("holder unseen")?,
+            text: r.u32("holder text")?,
         });
     }
     Ok(out)

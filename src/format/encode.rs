@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::section::{self, ARNA, CFRM, END, HEAD, HIST, PSIT, RECS, SITE, STAK, STRS};
+use crate::section::{self, ARNA, CFRM, END, HEAD, HIST, HOLD, PSIT, RECS, SITE, STAK, STRS};
 use crate::varint::{put, put_i64, put_str};
 use crate::{records, Capture, Header, MAGIC, VERSION};
 
@@ -128,6 +128,18 @@ pub fn encode_to<W: Write + ?Sized>(
         for &(start, end) in &c.sv_arenas {
             put(b, start);
             put(b, end.wrapping_sub(start));
+        }
+    })?;
+    emit(w, HOLD, &|b| {
+        put(b, c.holders.len() as u64);
+        for h in &c.holders {
+            put(b, h.address);
+            put(b, h.kind.into());
+            put(b, h.path.into());
+            put(b, h.length.into());
+            put(b, h.refcount.into());
+            put(b, h.unseen.into());
+            put(b, h.text.into());
         }
     })?;
     emit(w, END, &|_| {})

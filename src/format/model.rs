@@ -139,6 +139,25 @@ pub struct Snapshot {
     pub time_ms: u64,
 }
 
+/// What held a sampled leaked SV (or the SV owning a sampled C buffer)
+/// when the capture was written: strings are ids into `strings`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Holder {
+    /// The sampled leak's address (an SV head or a C buffer).
+    pub address: u64,
+    /// "unreferenced", "cycle", "root", ... (see memtrace-analysis).
+    pub kind: u32,
+    /// The path the Perl way ("@main::Log[1041]"; "" if none).
+    pub path: u32,
+    /// References along the path.
+    pub length: u32,
+    /// Its reference count, and how many references the walk could not see.
+    pub refcount: u32,
+    pub unseen: u32,
+    /// The holder in a sentence, as the process worded it.
+    pub text: u32,
+}
+
 /// A whole capture.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capture {
@@ -160,6 +179,9 @@ pub struct Capture {
     /// ranges: an SV address inside one that has no record was freed or
     /// never recorded.
     pub sv_arenas: Vec<(u64, u64)>,
+    /// What held each leak sampled for the report's sites, sorted by
+    /// address (empty in captures written before holders were recorded).
+    pub holders: Vec<Holder>,
 }
 
 impl Capture {

@@ -54,10 +54,13 @@ pub const SITE: [u8; 4] = *b"SITE";
 pub const RECS: [u8; 4] = *b"RECS";
 pub const HIST: [u8; 4] = *b"HIST";
 pub const ARNA: [u8; 4] = *b"ARNA";
+/// Added after version 1 was first written, so optional: older captures
+/// have none, and older readers skip it.
+pub const HOLD: [u8; 4] = *b"HOLD";
 pub const END: [u8; 4] = *b"END.";
 
 /// Every known tag with the name messages use (the model's field name).
-pub const KNOWN: [([u8; 4], &str); 10] = [
+pub const KNOWN: [([u8; 4], &str); 11] = [
     (HEAD, "header"),
     (STRS, "strings"),
     (PSIT, "perl_sites"),
@@ -67,8 +70,12 @@ pub const KNOWN: [([u8; 4], &str); 10] = [
     (RECS, "records"),
     (HIST, "history"),
     (ARNA, "sv_arenas"),
+    (HOLD, "holders"),
     (END, "end"),
 ];
+
+/// Known sections a capture may lack (written by an older writer).
+pub const OPTIONAL: [[u8; 4]; 1] = [HOLD];
 
 /// The name of a known tag.
 pub fn name(tag: [u8; 4]) -> Option<&'static str> {

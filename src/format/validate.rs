@@ -73,6 +73,12 @@ impl Capture {
             }
         }
         self.validate_records()?;
+        for (i, h) in self.holders.iter().enumerate() {
+            let who = || format!("holder {i}");
+            string(&who, h.kind)?;
+            string(&who, h.path)?;
+            string(&who, h.text)?;
+        }
         if let Some((i, (s, e))) = self.sv_arenas.iter().enumerate().find(|(_, (s, e))| s > e) {
             return bad(format!(
                 "sv arena {i} ends ({e:#x}) before it starts ({s:#x})"

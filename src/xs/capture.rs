@@ -7,8 +7,10 @@
 
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use memtrace_analysis::format::{self, Capture, Header, Kind, Record};
-use memtrace_analysis::Records;
+use memtrace_analysis::{leak_sites, Heap, Holder, LeakRule, Records};
 use serde_json::json;
 
 use super::live_heap::{LiveRecords, LiveTables};
@@ -34,10 +36,61 @@ pub fn capture_live(aggregator: &Aggregator, header: Header) -> Capture {
         records.complete(record);
     }
     let sv_arenas = records.sv_arenas();
+    // What holds the leaks each site samples, under the program's leak
+    // rule, for the reader (which cannot walk a heap that is gone).
+    let rule = LeakRule {
+        skip: tables.capture.header.skip,
+        min_age: tables.capture.header.min_age,
+    };
+    let held: Vec<Holder> = leak_sites(
+        &Heap {
+            tables: &tables.capture,
+            records: &records,
+        },
+        rule,
+    )
+    .into_iter()
+    .flat_map(|site| site.held_by)
+    .collect();
     let mut capture = tables.capture;
     capture.records = all;
     capture.sv_arenas = sv_arenas;
+    capture.holders = kept_holders(&mut capture.strings, held);
     capture
+}
+
+/// Holders in the capture's form: strings interned into its table, one
+/// per address, sorted by address.
+fn kept_holders(strings: &mut Vec<String>, held: Vec<Holder>) -> Vec<format::Holder> {
+    let mut ids: HashMap<String, u32> = strings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i as u32))
+        .collect();
+    let mut intern = |text: &str| {
+        *ids.entry(text.to_string()).or_insert_with(|| {
+            strings.push(text.to_string());
+            (strings.len() - 1) as u32
+        })
+    };
+    let mut kept: Vec<format::Holder> = held
+        .iter()
+        .filter_map(|h| {
+            let address = u64::from_str_radix(h.address.trim_start_matches("0x"), 16).ok()?;
+            Some(format::Holder {
+                address,
+                kind: intern(&h.kind),
+                path: intern(&h.path),
+                length: h.length,
+                refcount: h.refcount,
+                unseen: h.unseen,
+                text: intern(&h.text),
+            })
+        })
+        .collect();
+    kept.sort_unstable_by_key(|h| h.address);
+    kept.dedup_by_key(|h| h.address);
+    kept
 }
 
 /// Write a capture of the live recorder to `path`; what was written, for

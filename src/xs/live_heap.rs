@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use memtrace_analysis::format::{Capture, Header, Kind, PerlSite, Record, Site};
-use memtrace_analysis::Records;
+use memtrace_analysis::{holder_kind, Holder, Records};
 
 use super::ffi::memtrace_shim_buffer_owners;
-use super::sv_types::{LiveSvs, SvState, SV_TYPE_NAMES};
+use super::holders::HolderIndex;
+use super::sv_types::{sv_type_name, LiveSvs, SvState, SV_TYPE_NAMES};
 use crate::recorder::live::split_key;
 use crate::recorder::sites::PerlSites;
 use crate::recorder::Aggregator;
@@ -115,6 +116,7 @@ impl LiveTables {
             records: Vec::new(),
             history: aggregator.history.snapshots().to_vec(),
             sv_arenas: Vec::new(),
+            holders: Vec::new(),
         };
         LiveTables {
             capture,
@@ -242,6 +244,79 @@ impl Records for LiveRecords<'_> {
             stack: 0,
             c_frames: 0,
         })
+    }
+
+    fn holders(&self, _tables: &Capture, leaks: &[(Kind, u64)]) -> Vec<Option<Holder>> {
+        if leaks.is_empty() {
+            return Vec::new();
+        }
+        // The SVs that own the C buffers asked about: one arena walk.
+        let mut buffers: Vec<usize> = leaks
+            .iter()
+            .filter(|(k, _)| *k == Kind::Mem)
+            .map(|&(_, a)| a as usize)
+            .collect();
+        buffers.sort_unstable();
+        buffers.dedup();
+        let mut owners = vec![0usize; buffers.len()];
+        if !buffers.is_empty() {
+            // SAFETY: both hold buffers.len() entries; called from an XSUB.
+            unsafe {
+                memtrace_shim_buffer_owners(buffers.as_ptr(), buffers.len(), owners.as_mut_ptr())
+            };
+        }
+        let owner_of = |buffer: u64| {
+            buffers
+                .binary_search(&(buffer as usize))
+                .ok()
+                .map_or(0, |i| owners[i])
+        };
+        let Some(index) = HolderIndex::build() else {
+            return vec![None; leaks.len()];
+        };
+        let holder_of_sv = |sv: usize| match self.svs.state(sv) {
+            SvState::Live { .. } => index.holder_of(sv),
+            SvState::OtherThread => {
+                Holder::new(sv as u64, holder_kind::OTHER_THREAD, String::new(), 0, 0, 0)
+            }
+            SvState::Freed => Holder::new(sv as u64, holder_kind::UNKNOWN, String::new(), 0, 0, 0),
+        };
+        leaks
+            .iter()
+            .map(|&(kind, address)| {
+                Some(match kind {
+                    Kind::Sv => holder_of_sv(address as usize),
+                    Kind::Mem => match owner_of(address) {
+                        0 => {
+                            Holder::new(address, holder_kind::UNREFERENCED, String::new(), 0, 0, 0)
+                                .with_text(
+                                    "no SV owns it: C code holds it (or perl's own structures: \
+                                     a hash key, a sub's pad, an op tree)",
+                                )
+                        }
+                        owner => {
+                            let of_owner = holder_of_sv(owner);
+                            let owner_type = match self.svs.state(owner) {
+                                SvState::Live { svtype, is_ref, .. } => {
+                                    sv_type_name(svtype, is_ref).to_str().unwrap_or("SV")
+                                }
+                                _ => "SV",
+                            };
+                            // (no address: the samples of a site fold into one line)
+                            let text = format!(
+                                "the {owner_type} it belongs to, held by: {}",
+                                of_owner.text
+                            );
+                            Holder {
+                                address: memtrace_analysis::hex(address),
+                                ..of_owner
+                            }
+                            .with_text(&text)
+                        }
+                    },
+                })
+            })
+            .collect()
     }
 
     fn unrecorded(&self, _tables: &Capture, address: u64) -> String {

@@ -6,6 +6,7 @@ mod api;
 mod boot;
 mod capture;
 mod ffi;
+mod holders;
 mod live_heap;
 mod perl_sites;
 mod sv_types;

@@ -81,6 +81,46 @@ int memtrace_shim_buffer_owners(const uintptr_t *sorted, size_t n, uintptr_t *ow
  * which may free it (and its arena) at any moment: never read it. */
 size_t memtrace_shim_sv_arenas(MtArena *out, size_t cap);
 
+/* ---- who holds an SV (holders.c) ------------------------------------------ */
+
+#define MT_EDGE_REF 1           /* a reference's target */
+#define MT_EDGE_ELEMENT 2       /* detail: the array index */
+#define MT_EDGE_VALUE 3         /* detail: the HE* of the hash entry */
+#define MT_EDGE_GLOB_SCALAR 4
+#define MT_EDGE_GLOB_ARRAY 5
+#define MT_EDGE_GLOB_HASH 6
+#define MT_EDGE_GLOB_CODE 7
+#define MT_EDGE_GLOB_IO 8
+#define MT_EDGE_PAD 9           /* from a CV; detail: the pad index */
+#define MT_EDGE_MAGIC 10        /* detail: the magic's type character */
+#define MT_EDGE_ROOT_STASH 11   /* from 0: the symbol table */
+#define MT_EDGE_ROOT_MAIN 12    /* from 0: the file-level code (its pad) */
+#define MT_EDGE_ROOT_MORTAL 13  /* from 0: on the mortal stack */
+#define MT_EDGE_CODE_PAD 14     /* from a CV to its pad; detail: the depth */
+
+typedef struct {
+    uintptr_t from;   /* the referring SV, 0 for a root */
+    uintptr_t to;
+    uintptr_t detail;
+    uint32_t label;   /* MT_EDGE_* */
+    uint32_t weak;    /* a weak reference: it does not hold */
+} MtEdge;
+
+typedef void (*MtEdgeSink)(void *ctx, const MtEdge *edges, size_t n);
+
+/* Every reference edge of the calling interpreter's heap, in batches. 0 if
+ * there is no interpreter or no memory. */
+int memtrace_shim_walk_edges(MtEdgeSink sink, void *ctx);
+/* Names for the path: a hash entry's key, a pad entry's name (and whether
+ * it is captured from an outer sub), a glob's full name. Each returns the
+ * length written (cut to cap - 1, NUL-terminated). */
+size_t memtrace_shim_hash_key(uintptr_t he, char *out, size_t cap);
+size_t memtrace_shim_pad_name(uintptr_t cv, uintptr_t index, char *out, size_t cap, int *outer);
+size_t memtrace_shim_glob_name(uintptr_t gv, char *out, size_t cap);
+size_t memtrace_shim_sub_name(uintptr_t cv, char *out, size_t cap);
+int memtrace_shim_is_stash(uintptr_t sv);
+int memtrace_shim_refcount(uintptr_t sv);
+
 /* ---- implemented in Rust, called by the XSUBs -------------------------- */
 
 typedef struct {

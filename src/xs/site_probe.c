@@ -179,3 +179,22 @@ memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, M
     return describe_sub(aTHX_ INT2PTR(const CV *, current->cv), realloc_old, out);
 }
 
+
+/* The fully qualified name of a sub, for paths ("main::handler"). */
+size_t
+memtrace_shim_sub_name(uintptr_t cv, char *out, size_t cap)
+{
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+#endif
+    MtCopText text;
+    size_t len;
+    text.sub_len = 0;
+    text.sub_name[0] = '\0';
+    if (!cap || !describe_sub(aTHX_ INT2PTR(const CV *, cv), 0, &text))
+        return 0;
+    len = text.sub_len < cap - 1 ? text.sub_len : cap - 1;
+    memcpy(out, text.sub_name, len);
+    out[len] = '\0';
+    return len;
+}

@@ -382,11 +382,20 @@ XS_INTERNAL(XS_Devel__MemTrace__sv_states)
 
 /* UTF-8 text from Rust as a perl string (flagged UTF-8 only if it is not
  * plain ASCII, so ASCII keys and values compare as byte strings do). */
+/* Whether Rust's text is plain ASCII. (perl's is_ascii_string takes a
+ * length of 0 to mean "up to the NUL", and Rust's empty strings point
+ * nowhere.) */
+static int
+plain_ascii(const char *text, size_t len)
+{
+    return len == 0 || is_ascii_string((const U8 *)text, len);
+}
+
 static SV *
 text_sv(pTHX_ const char *text, size_t len)
 {
-    SV *sv = newSVpvn(text, len);
-    if (!is_ascii_string((const U8 *)text, len))
+    SV *sv = len ? newSVpvn(text, len) : newSVpvs("");
+    if (!plain_ascii(text, len))
         SvUTF8_on(sv);
     return sv;
 }
@@ -426,9 +435,8 @@ value_to_sv(pTHX_ const MtValue *v)
             const MtValue *key = &v->items[2 * i];
             const I32 klen = (I32)key->len;
             SV *value = value_to_sv(aTHX_ &v->items[2 * i + 1]);
-            (void)hv_store(hv, key->text,
-                           is_ascii_string((const U8 *)key->text, key->len) ? klen : -klen,
-                           value, 0);
+            (void)hv_store(hv, key->len ? key->text : "",
+                           plain_ascii(key->text, key->len) ? klen : -klen, value, 0);
         }
         return newRV_noinc((SV *)hv);
     }

@@ -620,6 +620,12 @@ Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
                      iteration of each other), else undef
     sample_address   one leaked address of the site, of its latest
                      eligible iteration (the report prints it in hex)
+    held_by          what holds up to three of the site's latest leaks:
+                     [ { address, kind, path, length, refcount, unseen,
+                     text } ], kind one of 'unreferenced' (no SV refers to
+                     it: C code holds it), 'weak only', 'cycle', 'root',
+                     'unreferenced holder', 'other thread'; path written the
+                     Perl way (@main::Log[1041], {self} for a cycle)
 
 Options: C<skip>, C<min_age>, and C<status>, which keeps only the sites of
 one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
@@ -705,6 +711,8 @@ the first):
     record    undef, or { address kind type size iteration age leak why
                           file line sub c_file c_line c_func }
     owner     for a buffer: the SV that owns it, as record
+    held_by   for a live record: what keeps it alive, as leak_sites'
+              held_by entries
     text      one line for a person: "0x55efee189120: UNDEF SV of 24
               bytes made at poller.pl line 133, in main::poll (C site
               sv.c:5594 Perl_newSV) in iteration 5; a leak: ..."

@@ -74,7 +74,8 @@ fn the_layout_is_what_the_spec_says() {
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
     let tags: Vec<[u8; 4]> = split(&bytes).into_iter().map(|(t, _)| t).collect();
     let want: Vec<[u8; 4]> = [
-        b"HEAD", b"STRS", b"PSIT", b"STAK", b"CFRM", b"SITE", b"RECS", b"HIST", b"ARNA", b"END.",
+        b"HEAD", b"STRS", b"PSIT", b"STAK", b"CFRM", b"SITE", b"RECS", b"HIST", b"ARNA", b"HOLD",
+        b"END.",
     ]
     .iter()
     .map(|t| **t)
@@ -96,12 +97,24 @@ fn the_layout_is_what_the_spec_says() {
 fn unknown_sections_are_skipped() {
     let c = common::realistic(100, 4);
     let mut parts = split(&encode(&c));
-    // A later writer's per-SV holders section, before the end.
+    // A later writer's section, before the end.
     let at = parts.len() - 1;
-    parts.insert(at, (*b"HOLD", section(b"HOLD", 0, b"anything at all")));
+    parts.insert(at, (*b"LATR", section(b"LATR", 0, b"anything at all")));
     // Even with flags this reader does not know: it never looks inside.
     parts.insert(2, (*b"xtra", section(b"xtra", 0xff, &[0u8; 3000])));
     assert_eq!(decode(&join(&parts)).unwrap(), c);
+}
+
+#[test]
+fn a_capture_written_before_holders_were_recorded_still_reads() {
+    let c = common::realistic(100, 6);
+    let parts: Vec<([u8; 4], Vec<u8>)> = split(&encode(&c))
+        .into_iter()
+        .filter(|(t, _)| t != b"HOLD")
+        .collect();
+    let read = decode(&join(&parts)).unwrap();
+    assert!(read.holders.is_empty());
+    assert_eq!(read, c);
 }
 
 #[test]

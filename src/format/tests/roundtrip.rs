@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use memtrace_format::{
-    decode, encode, encode_with, CFrame, CFrames, Capture, EncodeOptions, Header, Kind, PerlSite,
-    Record, Site, Snapshot, Stack,
+    decode, encode, encode_with, CFrame, CFrames, Capture, EncodeOptions, Header, Holder, Kind,
+    PerlSite, Record, Site, Snapshot, Stack,
 };
 use proptest::collection::{btree_set, vec};
 use proptest::prelude::*;
@@ -201,6 +201,22 @@ fn capture() -> impl Strategy<Value = Capture> {
                 c.sv_arenas = arenas
                     .into_iter()
                     .map(|(a, b)| (a.min(b), a.max(b)))
+                    .collect();
+                // What held a few of the records: any valid string ids.
+                let strings = c.strings.len() as u32;
+                c.holders = c
+                    .records
+                    .iter()
+                    .take(5)
+                    .map(|r| Holder {
+                        address: r.address,
+                        kind: r.site % strings,
+                        path: (r.iteration + 1) % strings,
+                        length: r.iteration,
+                        refcount: 1 + r.sv_type,
+                        unseen: r.stack,
+                        text: r.iteration % strings,
+                    })
                     .collect();
                 c
             },
