@@ -36,6 +36,13 @@ impl SiteChange {
     pub fn bytes_delta(&self) -> i64 {
         self.bytes_after as i64 - self.bytes_before as i64
     }
+
+    /// Whether the site grew: more live allocations, or as many holding
+    /// more bytes. (Every other change is a shrink.)
+    pub fn grew(&self) -> bool {
+        let count = self.count_delta();
+        count > 0 || (count == 0 && self.bytes_delta() > 0)
+    }
 }
 
 /// Live records per site, by text, outside perl's permanent pools.

@@ -17,7 +17,7 @@ pub fn run(before_file: &str, after_file: &str, options: &Options) -> Result<Exi
     let rule = captures::rule(std::slice::from_ref(&after), options)?;
     let changes = diff(&before.heap(), &after.heap(), rule);
     let (grew, shrank): (Vec<&SiteChange>, Vec<&SiteChange>) =
-        changes.iter().partition(|c| grew(c));
+        changes.iter().partition(|c| c.grew());
     let mut out = Out::new();
     if options.json {
         out.json(&DiffJson {
@@ -72,12 +72,6 @@ pub fn run(before_file: &str, after_file: &str, options: &Options) -> Result<Exi
     }
     out.finish()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Grew: more live allocations, or as many holding more bytes.
-fn grew(change: &SiteChange) -> bool {
-    let count = change.count_delta();
-    count > 0 || (count == 0 && change.bytes_delta() > 0)
 }
 
 /// "b.mtc (pid 4242, 12 iterations closed)".
