@@ -38,10 +38,10 @@ is($run->{exit}, 0, 'a clean loop of 8 iterations');
 my $report = $run->{stdout};
 like($report, qr/\ADevel::MemTrace report: 8 iterations closed; a leak is an allocation made in iteration 1 or later that stayed live through 2 later checkpoints\n/,
     '... the heading states the rule');
-like($report, qr/^iteration 0: SVs \d+, allocations \d+, \d+ bytes$/m, '... iteration 0 without changes');
+like($report, qr/^iteration 0: SVs \d+, allocations \d+, \d+ bytes, RSS \d+\.\d MB$/m, '... iteration 0 without changes, with the RSS');
 for my $i (1 .. 7) {
-    like($report, qr/^iteration $i: SVs \d+ \([-+]\d+\), allocations \d+ \([-+]\d+\), \d+ bytes \([-+]\d+\), new leaks \d+$/m,
-        "... iteration $i with its changes");
+    like($report, qr/^iteration $i: SVs \d+ \([-+]\d+\), allocations \d+ \([-+]\d+\), \d+ bytes \([-+]\d+\), new leaks \d+, RSS \d+\.\d MB \([-+]\d+(?:\.\d KB| bytes)\)$/m,
+        "... iteration $i with its changes, RSS too");
 }
 like($report, qr/^no leaks: nothing allocated after warm-up \(iteration 0\) stayed live through 2 later checkpoints$/m,
     '... and no leaks')

@@ -25,8 +25,9 @@ pub use identify::{describe, identify, parse_address, Identity, RecordInfo};
 pub use leaks::{group, leak_sites, leaks, merge_sites, with_status, LeakSite, SiteKey, TypeCount};
 pub use memtrace_format as format;
 pub use report::{
-    c_site_text, describe_programs, heading, hex, iteration_lines, merged_report, perl_site_text,
-    plural, report, site_lines, sites_text, types_phrase, Named, ReportOptions, Spelling,
+    c_site_text, describe_programs, growth_line, heading, hex, iteration_lines, merged_report,
+    perl_site_text, plural, report, site_lines, sites_text, types_phrase, Named, ReportOptions,
+    Spelling,
 };
 pub use rule::LeakRule;
 pub use status::Status;

@@ -68,8 +68,97 @@ pub fn report(heap: &Heap, options: ReportOptions) -> String {
         out.push('\n');
     }
     let sites = leak_sites(heap, options.rule);
+    if let Some(line) = growth_line(history, &sites, options.rule, closed as u32) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out.push_str(&sites_text(&sites, closed, options));
     out
+}
+
+/// How much of the process's growth (RSS) per judged iteration the
+/// ongoing leaks account for, so that growth the recorder cannot see (a C
+/// library's malloc, perl's string buffers, XS modules built without
+/// PERL_MEM_LOG) is never read as "no leaks". None without RSS figures or
+/// with fewer than 3 judged iterations.
+pub fn growth_line(
+    history: &[Snapshot],
+    sites: &[LeakSite],
+    rule: LeakRule,
+    closed: u32,
+) -> Option<String> {
+    let (first, last) = rule.eligible(closed)?;
+    let span = last - first + 1;
+    // The median change between consecutive snapshots of the judged
+    // iterations: a warm-up burst or one big buffer does not count, a
+    // steady growth does, and page-sized steps average out.
+    let mut changes: Vec<f64> = history
+        .windows(2)
+        .filter(|w| w[1].iteration == w[0].iteration + 1)
+        .filter(|w| (first..=last).contains(&w[1].iteration))
+        .filter(|w| w[0].rss > 0 && w[1].rss > 0)
+        .map(|w| w[1].rss as f64 - w[0].rss as f64)
+        .collect();
+    if span < 3 || changes.len() < 3 {
+        return None;
+    }
+    changes.sort_by(f64::total_cmp);
+    let mid = changes.len() / 2;
+    let grew = if changes.len() % 2 == 1 {
+        changes[mid]
+    } else {
+        (changes[mid - 1] + changes[mid]) / 2.0
+    };
+    let explained: u64 = sites
+        .iter()
+        .filter(|s| s.status != Status::Stopped)
+        .map(|s| s.bytes)
+        .sum();
+    let explained = explained as f64 / span as f64;
+    let window = format!("iterations {first}-{last} (median)");
+    Some(if grew <= 0.0 {
+        format!(
+            "growth: RSS did not grow per iteration over {window}; the ongoing leaks hold {} per \
+             iteration, too little to show in RSS",
+            size(explained)
+        )
+    } else if explained >= grew * 0.8 {
+        format!(
+            "growth: RSS grew {} per iteration over {window}; the ongoing leaks explain {} of it",
+            size(grew),
+            size(explained.min(grew))
+        )
+    } else {
+        format!(
+            "growth: RSS grew {} per iteration over {window}; the ongoing leaks explain only {}: \
+             the rest is memory the recorder does not see (a C library's malloc, perl's string \
+             buffers, an XS module built without PERL_MEM_LOG)",
+            size(grew),
+            size(explained)
+        )
+    })
+}
+
+/// "32.6 KB", "1.2 MB", "512 bytes" (powers of 1000, as RSS tools say).
+fn size(bytes: f64) -> String {
+    let b = bytes.abs();
+    if b >= 1e9 {
+        format!("{:.1} GB", bytes / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", bytes / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} KB", bytes / 1e3)
+    } else {
+        format!("{:.0} bytes", bytes)
+    }
+}
+
+fn signed_size(bytes: f64) -> String {
+    if bytes >= 0.0 {
+        format!("+{}", size(bytes))
+    } else {
+        size(bytes)
+    }
 }
 
 /// The first line: how many iterations, and the leak rule in force.
@@ -174,6 +263,11 @@ pub fn iteration_lines(history: &[Snapshot]) -> Vec<String> {
     } else {
         history.iter().collect()
     };
+    // Each snapshot's RSS change is against the snapshot before it.
+    let rss_before: std::collections::HashMap<u32, u64> = history
+        .windows(2)
+        .map(|w| (w[1].iteration, w[0].rss))
+        .collect();
     let mut lines = Vec::new();
     for (i, cp) in shown.iter().enumerate() {
         if let Some(before) = i.checked_sub(1).map(|b| shown[b]) {
@@ -182,13 +276,13 @@ pub fn iteration_lines(history: &[Snapshot]) -> Vec<String> {
                 lines.push(format!("... ({skipped} iterations not shown)"));
             }
         }
-        if cp.iteration == 0 {
-            lines.push(format!(
+        let mut line = if cp.iteration == 0 {
+            format!(
                 "iteration 0: SVs {}, allocations {}, {} bytes",
                 cp.svs, cp.mem_live, cp.mem_bytes
-            ));
+            )
         } else {
-            lines.push(format!(
+            format!(
                 "iteration {}: SVs {} ({:+}), allocations {} ({:+}), {} bytes ({:+}), new leaks {}",
                 cp.iteration,
                 cp.svs,
@@ -198,8 +292,18 @@ pub fn iteration_lines(history: &[Snapshot]) -> Vec<String> {
                 cp.mem_bytes,
                 cp.mem_bytes_delta,
                 cp.new_leaks
-            ));
+            )
+        };
+        if cp.rss > 0 {
+            line.push_str(&format!(", RSS {}", size(cp.rss as f64)));
+            if let Some(&before) = rss_before.get(&cp.iteration).filter(|&&b| b > 0) {
+                line.push_str(&format!(
+                    " ({})",
+                    signed_size(cp.rss as f64 - before as f64)
+                ));
+            }
         }
+        lines.push(line);
     }
     lines
 }

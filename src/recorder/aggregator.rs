@@ -328,7 +328,7 @@ impl Aggregator {
             mem_bytes_delta: self.totals.mem_bytes as i64 - base_bytes as i64,
             sv_live: self.totals.sv_live,
             new_leaks,
-            rss: 0,
+            rss: resident_bytes(),
             time_ms: now_ms(),
         };
         self.history.push(snapshot);
@@ -348,6 +348,37 @@ impl Aggregator {
     pub fn held(&self) -> usize {
         self.held.len()
     }
+}
+
+/// The process's resident set in bytes (0 where /proc/self/statm cannot be
+/// read). Three system calls, no allocation: a checkpoint takes ~10 µs more.
+fn resident_bytes() -> u64 {
+    let mut buf = [0u8; 128];
+    // SAFETY: a NUL-terminated path; `buf` is ours and read into in bounds.
+    let len = unsafe {
+        let fd = libc::open(
+            c"/proc/self/statm".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return 0;
+        }
+        let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        len
+    };
+    let Ok(len) = usize::try_from(len) else {
+        return 0;
+    };
+    // "size resident shared ...", in pages.
+    let resident: u64 = std::str::from_utf8(&buf[..len])
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1))
+        .and_then(|pages| pages.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    resident * u64::try_from(page).unwrap_or(4096)
 }
 
 /// Milliseconds since the Unix epoch (a vDSO call, no system call).

@@ -107,6 +107,7 @@ fn mt_snapshot(s: &Snapshot) -> MtSnapshot {
         mem_bytes_delta: s.mem_bytes_delta,
         sv_live: s.sv_live,
         new_leaks: s.new_leaks,
+        rss: s.rss,
     }
 }
 
@@ -219,6 +220,7 @@ fn snapshot_value(s: &Snapshot) -> Value {
         "mem_bytes_delta": s.mem_bytes_delta,
         "sv_live": s.sv_live,
         "new_leaks": s.new_leaks,
+        "rss": s.rss,
     })
 }
 

@@ -133,6 +133,7 @@ typedef struct {
     int64_t mem_bytes_delta;
     uint64_t sv_live;
     uint64_t new_leaks;
+    uint64_t rss;          /* the process's resident bytes (0: unknown) */
 } MtSnapshot;
 
 /* A value Rust hands to perl, built into SVs by the XSUB: the answers of

@@ -68,6 +68,7 @@ snapshot_hash(pTHX_ const MtSnapshot *s)
     store_iv(aTHX_ hv, "mem_bytes_delta", s->mem_bytes_delta);
     store_uv(aTHX_ hv, "sv_live", s->sv_live);
     store_uv(aTHX_ hv, "new_leaks", s->new_leaks);
+    store_uv(aTHX_ hv, "rss", s->rss);
     return hv;
 }
 

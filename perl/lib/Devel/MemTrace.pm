@@ -483,6 +483,7 @@ Closes the current iteration and returns a hashref:
     mem_live_delta   change since the previous checkpoint
     mem_bytes_delta  change since the previous checkpoint
     sv_live          live SVs the recorder saw created
+    rss              the process's resident set in bytes (0: unknown)
     new_leaks        allocations that became leaks at this checkpoint
                      (whatever their site's status: a cache filling during
                      warm-up counts here too)
@@ -655,10 +656,13 @@ line per closed iteration:
 
     iteration 3: SVs 59655 (+3), allocations 12345 (+7), 1234567 bytes (+2048), new leaks 4
 
-(SVs counted in the arenas, live logged allocations and their bytes, each
-with its change since the previous checkpoint, and the leaks that checkpoint
-found; iteration 0 has no changes to show. Past 40 iterations, the first 5
-and last 30 are shown.) Then the leak sites, most leaked first, two lines
+(SVs counted in the arenas, live logged allocations and their bytes, the
+process's RSS, each with its change since the previous checkpoint, and the
+leaks that checkpoint found; iteration 0 has no changes to show. Past 40
+iterations, the first 5 and last 30 are shown.) A C<growth:> line then
+compares the median growth of RSS per judged iteration with what the
+ongoing leaks hold, and says when the rest is memory the recorder does not
+see. Then the leak sites, most leaked first, two lines
 each, the Perl site written as perl writes its warnings (the sub is left out
 for file-level code):
 
