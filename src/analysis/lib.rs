@@ -16,6 +16,7 @@ mod identify;
 mod leaks;
 mod report;
 mod rule;
+mod snapshot;
 mod status;
 
 pub use diff::{diff, SiteChange};
@@ -30,6 +31,7 @@ pub use report::{
     Spelling,
 };
 pub use rule::LeakRule;
+pub use snapshot::SnapshotJson;
 pub use status::Status;
 
 #[cfg(test)]

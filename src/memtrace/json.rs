@@ -1,47 +1,11 @@
 //! The JSON shapes `--json` prints around the analysis types (LeakSite,
 //! Identity, SiteChange and LeakRule serialize as they are).
 
-use memtrace_analysis::{LeakRule, LeakSite, SiteChange};
+use memtrace_analysis::{LeakRule, LeakSite, SiteChange, SnapshotJson};
 use memtrace_format::Snapshot;
 use serde::Serialize;
 
 use crate::captures::Loaded;
-
-/// One closed iteration of a capture's history.
-#[derive(Serialize)]
-pub struct SnapshotJson {
-    pub iteration: u32,
-    pub svs: u64,
-    pub svs_delta: i64,
-    pub mem_live: u64,
-    pub mem_bytes: u64,
-    pub mem_live_delta: i64,
-    pub mem_bytes_delta: i64,
-    pub sv_live: u64,
-    pub new_leaks: u64,
-    /// Bytes; 0: unknown.
-    pub rss: u64,
-    /// Milliseconds since the Unix epoch; 0: unknown.
-    pub time_ms: u64,
-}
-
-impl From<&Snapshot> for SnapshotJson {
-    fn from(s: &Snapshot) -> SnapshotJson {
-        SnapshotJson {
-            iteration: s.iteration,
-            svs: s.svs,
-            svs_delta: s.svs_delta,
-            mem_live: s.mem_live,
-            mem_bytes: s.mem_bytes,
-            mem_live_delta: s.mem_live_delta,
-            mem_bytes_delta: s.mem_bytes_delta,
-            sv_live: s.sv_live,
-            new_leaks: s.new_leaks,
-            rss: s.rss,
-            time_ms: s.time_ms,
-        }
-    }
-}
 
 pub fn history(snapshots: &[Snapshot]) -> Vec<SnapshotJson> {
     snapshots.iter().map(SnapshotJson::from).collect()

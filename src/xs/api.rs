@@ -9,8 +9,8 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use memtrace_analysis::format::{Header, Kind, PerlSite, Record, Site};
-use memtrace_analysis::{Heap, ReportOptions, Spelling};
-use serde_json::{json, Value};
+use memtrace_analysis::{Heap, ReportOptions, SnapshotJson, Spelling};
+use serde_json::Value;
 
 use super::capture;
 use super::ffi::{MtLeakRow, MtList, MtSnapshot, MtStats, MtValue};
@@ -204,23 +204,7 @@ fn to_value(v: impl serde::Serialize) -> Result<Value, String> {
 pub extern "C" fn memtrace_rs_history(out: *mut *const MtValue) -> *mut MtList {
     answer("history", out, || {
         let history = recorder::with_aggregator(|a| a.history.snapshots().to_vec());
-        Ok(Value::Array(history.iter().map(snapshot_value).collect()))
-    })
-}
-
-/// A checkpoint's result as perl code sees it (`history()`).
-fn snapshot_value(s: &Snapshot) -> Value {
-    json!({
-        "iteration": s.iteration,
-        "svs": s.svs,
-        "svs_delta": s.svs_delta,
-        "mem_live": s.mem_live,
-        "mem_bytes": s.mem_bytes,
-        "mem_live_delta": s.mem_live_delta,
-        "mem_bytes_delta": s.mem_bytes_delta,
-        "sv_live": s.sv_live,
-        "new_leaks": s.new_leaks,
-        "rss": s.rss,
+        to_value(history.iter().map(SnapshotJson::from).collect::<Vec<_>>())
     })
 }
 

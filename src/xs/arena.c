@@ -53,11 +53,7 @@ memtrace_shim_sv_info(uintptr_t address, MtSvInfo *out)
 size_t
 memtrace_shim_sv_arenas(MtArena *out, size_t cap)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-    if (!my_perl)
-        return 0;
-#endif
+    MT_THIS_INTERPRETER_OR(0);
     const SV *sva;
     size_t n = 0;
     for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva)), n++) {
@@ -348,11 +344,7 @@ free_counts(ArenaCounts *c)
 int
 memtrace_shim_buffer_owners(const uintptr_t *sorted, size_t n, uintptr_t *owners)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-    if (!my_perl)
-        return 0;
-#endif
+    MT_THIS_INTERPRETER_OR(0);
     buffer_owners(aTHX_ (const UV *)sorted, n, (UV *)owners);
     return 1;
 }

@@ -121,11 +121,7 @@ sv_edges(pTHX_ Batch *b, const SV *sv)
 int
 memtrace_shim_walk_edges(MtEdgeSink sink, void *ctx)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-    if (!my_perl)
-        return 0;
-#endif
+    MT_THIS_INTERPRETER_OR(0);
     Batch *b = (Batch *)malloc(sizeof(Batch));
     const SV *sva;
     SSize_t i;
@@ -184,7 +180,12 @@ size_t
 memtrace_shim_glob_name(uintptr_t gv, char *out, size_t cap)
 {
     const GV *glob = INT2PTR(const GV *, gv);
-    const HV *stash = GvSTASH(glob);
+    const HV *stash;
+    /* A stash's values are not all globs: perl keeps a constant sub, a
+     * prototype-only or a forward declaration there without one. */
+    if (SvTYPE(glob) != SVt_PVGV || !isGV_with_GP(glob))
+        return 0;
+    stash = GvSTASH(glob);
     const char *package = stash ? HvNAME_get(stash) : NULL;
     size_t n = 0;
     char buf[512];

@@ -316,8 +316,16 @@ fn render(path: &[(usize, Edge, usize)]) -> String {
             MT_EDGE_ROOT_MORTAL => base = "the mortal stack (a temporary)".to_string(),
             // SAFETY: `from` is an SV the walk saw.
             MT_EDGE_VALUE if unsafe { memtrace_shim_is_stash(from) } != 0 => {
-                base = format!("*{}", glob_name(to));
-                subscripts.clear();
+                match glob_name(to) {
+                    name if name.is_empty() => {
+                        // Not a glob (a constant sub, a declaration): the key.
+                        subscripts.push_str(&format!("{{{}}}", hash_key(edge.detail)))
+                    }
+                    name => {
+                        base = format!("*{name}");
+                        subscripts.clear();
+                    }
+                }
             }
             MT_EDGE_GLOB_SCALAR | MT_EDGE_GLOB_ARRAY | MT_EDGE_GLOB_HASH | MT_EDGE_GLOB_CODE
             | MT_EDGE_GLOB_IO => {

@@ -11,7 +11,7 @@ use memtrace_analysis::{holder_kind, Holder, Records};
 use super::ffi::memtrace_shim_buffer_owners;
 use super::holders::HolderIndex;
 use super::sv_types::{sv_type_name, LiveSvs, SvState, SV_TYPE_NAMES};
-use crate::recorder::live::split_key;
+use crate::recorder::live::{split_key, LiveRecord};
 use crate::recorder::sites::PerlSites;
 use crate::recorder::Aggregator;
 
@@ -192,21 +192,26 @@ impl<'a> LiveRecords<'a> {
     }
 }
 
+/// A live table entry as a record, not yet completed (see `complete`).
+fn record_of(kind: Kind, address: u64, live: LiveRecord) -> Record {
+    Record {
+        kind,
+        address,
+        site: live.site,
+        iteration: live.iteration(),
+        size: live.size(),
+        sv_type: 0,
+        owner: 0,
+        stack: 0,
+        c_frames: 0,
+    }
+}
+
 impl Records for LiveRecords<'_> {
     fn for_each(&self, f: &mut dyn FnMut(Record)) {
         for (key, live) in self.aggregator.live.iter() {
             let (kind, address) = split_key(key);
-            f(Record {
-                kind,
-                address: address as u64,
-                site: live.site,
-                iteration: live.iteration(),
-                size: live.size(),
-                sv_type: 0,
-                owner: 0,
-                stack: 0,
-                c_frames: 0,
-            });
+            f(record_of(kind, address as u64, live));
         }
     }
 
@@ -233,17 +238,7 @@ impl Records for LiveRecords<'_> {
     fn find(&self, kind: Kind, address: u64) -> Option<Record> {
         let key = crate::recorder::live::live_key(kind, address as usize);
         let live = self.aggregator.live.get(&key)?;
-        Some(Record {
-            kind,
-            address,
-            site: live.site,
-            iteration: live.iteration(),
-            size: live.size(),
-            sv_type: 0,
-            owner: 0,
-            stack: 0,
-            c_frames: 0,
-        })
+        Some(record_of(kind, address, live))
     }
 
     fn holders(&self, _tables: &Capture, leaks: &[(Kind, u64)]) -> Vec<Option<Holder>> {

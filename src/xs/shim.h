@@ -112,8 +112,9 @@ typedef void (*MtEdgeSink)(void *ctx, const MtEdge *edges, size_t n);
  * there is no interpreter or no memory. */
 int memtrace_shim_walk_edges(MtEdgeSink sink, void *ctx);
 /* Names for the path: a hash entry's key, a pad entry's name (and whether
- * it is captured from an outer sub), a glob's full name. Each returns the
- * length written (cut to cap - 1, NUL-terminated). */
+ * it is captured from an outer sub), a glob's full name (0, writing
+ * nothing, for an SV that is not a glob). Each returns the length written
+ * (cut to cap - 1, NUL-terminated). */
 size_t memtrace_shim_hash_key(uintptr_t he, char *out, size_t cap);
 size_t memtrace_shim_pad_name(uintptr_t cv, uintptr_t index, char *out, size_t cap, int *outer);
 size_t memtrace_shim_glob_name(uintptr_t gv, char *out, size_t cap);

@@ -27,6 +27,17 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 #  define XS_VERSION "0.01"
 #endif
 
+/* In a function Rust calls (no pTHX): declare my_perl as the calling
+ * thread's interpreter, or return `none` from a thread that has none. */
+#ifdef MULTIPLICITY
+#  define MT_THIS_INTERPRETER_OR(none)                  \
+        PerlInterpreter *my_perl = PERL_GET_THX;        \
+        if (!my_perl)                                   \
+            return none
+#else
+#  define MT_THIS_INTERPRETER_OR(none) (void)0
+#endif
+
 /* Shared between the C files only: not exported from the library. */
 #define MT_INTERNAL __attribute__((visibility("hidden")))
 

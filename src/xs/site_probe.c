@@ -45,11 +45,7 @@ running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
 int
 memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-    if (!my_perl)
-        return 0; /* a thread with no interpreter */
-#endif
+    MT_THIS_INTERPRETER_OR(0); /* a thread with no interpreter */
     const COP *cop = PL_curcop;
     const PERL_SI *si;
     int unsafe = 0;
@@ -164,11 +160,7 @@ describe_sub(pTHX_ const CV *cv, uintptr_t realloc_old, MtCopText *out)
 int
 memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-    if (!my_perl)
-        return 0;
-#endif
+    MT_THIS_INTERPRETER_OR(0);
     const COP *cop = INT2PTR(const COP *, current->cop);
     const char *file = CopFILE(cop);
 
@@ -184,11 +176,9 @@ memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, M
 size_t
 memtrace_shim_sub_name(uintptr_t cv, char *out, size_t cap)
 {
-#ifdef MULTIPLICITY
-    PerlInterpreter *my_perl = PERL_GET_THX;
-#endif
     MtCopText text;
     size_t len;
+    MT_THIS_INTERPRETER_OR(0);
     text.sub_len = 0;
     text.sub_name[0] = '\0';
     if (!cap || !describe_sub(aTHX_ INT2PTR(const CV *, cv), 0, &text))
