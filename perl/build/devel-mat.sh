@@ -70,50 +70,12 @@ fi
 # ---------------------------------------------------------------------------
 # The perl: absolute path, and what identifies its build.
 
-PERL=$1
-if [[ "$PERL" != */* ]]; then
-    PERL=$(command -v -- "$PERL" || true)
-    [[ -n "$PERL" ]] || die "'$1' is not on PATH; pass the path of a perl binary"
-fi
-[[ -f "$PERL" && -x "$PERL" ]] || die "$PERL is not an executable file; pass the path of a perl binary"
-PERL=$(cd "$(dirname "$PERL")" && pwd)/$(basename "$PERL")
-PERL_REAL=$(realpath "$PERL")
-
-# Line 1: version; 2: archlibexp; 3: cc; 4: make; then Config::myconfig().
-# shellcheck disable=SC2016  # perl code, expanded by perl
-if ! PERL_INFO=$(env -u PERL5OPT -u PERL5LIB "$PERL" -MConfig -e '
-        printf "%vd\n%s\n%s\n%s\ncf_time=%s\n%s", $^V, $Config{archlibexp},
-            $Config{cc}, $Config{make} || "make", $Config{cf_time}, Config::myconfig()' 2>&1); then
-    die "$PERL -MConfig failed ($(head -n1 <<<"$PERL_INFO")); is it a working perl?"
-fi
-PERL_VERSION=$(sed -n 1p <<<"$PERL_INFO")
-PERL_ARCHLIB=$(sed -n 2p <<<"$PERL_INFO")
-PERL_CC=$(sed -n 3p <<<"$PERL_INFO")
-PERL_MAKE=$(sed -n 4p <<<"$PERL_INFO")
-[[ "$PERL_VERSION" =~ ^5\.[0-9]+\.[0-9]+$ && -n "$PERL_ARCHLIB" && -n "$PERL_CC" ]] ||
-    die "$PERL does not report a perl 5 version and its %Config (got '$(head -n1 <<<"$PERL_INFO")'); is it a perl binary?"
-
-MEMTRACE_HOME=${MEMTRACE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/devel-memtrace}
-mkdir -p "$MEMTRACE_HOME"
-MEMTRACE_HOME=$(cd "$MEMTRACE_HOME" && pwd)
-LOG_DIR=$MEMTRACE_HOME/logs
-SRC_DIR=$MEMTRACE_HOME/src
-MEMTRACE_APT_DIR=$MEMTRACE_HOME/apt-devel-mat
-mkdir -p "$LOG_DIR" "$SRC_DIR" "$MEMTRACE_HOME/devel-mat-dumper" "$MEMTRACE_HOME/locks"
+target_perl "$1"
+module_cache devel-mat
+mkdir -p "$MEMTRACE_HOME/devel-mat-dumper"
 
 # shellcheck source-path=SCRIPTDIR source=debian-source.sh
 . "$HERE/debian-source.sh"
-
-LOCKED=0
-take_lock() {
-    [[ $LOCKED == 1 ]] && return 0
-    exec 8>"$MEMTRACE_HOME/locks/devel-mat-dumper.lock"
-    if ! flock -n 8; then
-        say "waiting for another Devel::MAT::Dumper fetch/build to finish (lock: $MEMTRACE_HOME/locks/devel-mat-dumper.lock)"
-        flock 8
-    fi
-    LOCKED=1
-}
 
 # ---------------------------------------------------------------------------
 # The source: the newest complete fetch in the cache, else fetched from
@@ -227,7 +189,7 @@ fetch_source() {
 }
 
 if ! find_cached_source; then
-    take_lock
+    take_lock devel-mat-dumper 'Devel::MAT::Dumper'
     if ! find_cached_source; then
         if ! command -v dpkg-source >/dev/null; then
             say "dpkg-source (dpkg-dev) is missing, and apt-get source needs it"
@@ -263,7 +225,7 @@ is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
 
 is_complete && finish
 
-take_lock
+take_lock devel-mat-dumper 'Devel::MAT::Dumper'
 is_complete && finish
 
 # ---------------------------------------------------------------------------

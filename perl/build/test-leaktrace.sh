@@ -44,36 +44,8 @@ fi
 # ---------------------------------------------------------------------------
 # The perl: absolute path, and what identifies its build.
 
-PERL=$1
-if [[ "$PERL" != */* ]]; then
-    PERL=$(command -v -- "$PERL" || true)
-    [[ -n "$PERL" ]] || die "'$1' is not on PATH; pass the path of a perl binary"
-fi
-[[ -f "$PERL" && -x "$PERL" ]] || die "$PERL is not an executable file; pass the path of a perl binary"
-PERL=$(cd "$(dirname "$PERL")" && pwd)/$(basename "$PERL")
-PERL_REAL=$(realpath "$PERL")
-
-# Line 1: version; 2: archlibexp; 3: cc; 4: make; then Config::myconfig().
-# shellcheck disable=SC2016  # perl code, expanded by perl
-if ! PERL_INFO=$(env -u PERL5OPT -u PERL5LIB "$PERL" -MConfig -e '
-        printf "%vd\n%s\n%s\n%s\ncf_time=%s\n%s", $^V, $Config{archlibexp},
-            $Config{cc}, $Config{make} || "make", $Config{cf_time}, Config::myconfig()' 2>&1); then
-    die "$PERL -MConfig failed ($(head -n1 <<<"$PERL_INFO")); is it a working perl?"
-fi
-PERL_VERSION=$(sed -n 1p <<<"$PERL_INFO")
-PERL_ARCHLIB=$(sed -n 2p <<<"$PERL_INFO")
-PERL_CC=$(sed -n 3p <<<"$PERL_INFO")
-PERL_MAKE=$(sed -n 4p <<<"$PERL_INFO")
-[[ "$PERL_VERSION" =~ ^5\.[0-9]+\.[0-9]+$ && -n "$PERL_ARCHLIB" && -n "$PERL_CC" ]] ||
-    die "$PERL does not report a perl 5 version and its %Config (got '$(head -n1 <<<"$PERL_INFO")'); is it a perl binary?"
-
-MEMTRACE_HOME=${MEMTRACE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/devel-memtrace}
-mkdir -p "$MEMTRACE_HOME"
-MEMTRACE_HOME=$(cd "$MEMTRACE_HOME" && pwd)
-LOG_DIR=$MEMTRACE_HOME/logs
-SRC_DIR=$MEMTRACE_HOME/src
-MEMTRACE_APT_DIR=$MEMTRACE_HOME/apt-test-leaktrace
-mkdir -p "$LOG_DIR" "$SRC_DIR" "$MEMTRACE_HOME/test-leaktrace" "$MEMTRACE_HOME/locks"
+target_perl "$1"
+module_cache test-leaktrace
 
 # shellcheck source-path=SCRIPTDIR source=debian-source.sh
 . "$HERE/debian-source.sh"
@@ -91,19 +63,6 @@ find_cached_source() {
     SRC_VERSION=$(sed -n 's/^version: //p' "$stamp")
     SRC_TREE=$(sed -n 's/^tree: //p' "$stamp")
     [[ -n "$SRC_VERSION" && -f "$SRC_TREE/Makefile.PL" ]]
-}
-
-# One lock (fd 8) for fetching and building. The private apt state is this
-# script's own (not memtrace-perl.sh's $MEMTRACE_HOME/apt), so a perl build,
-# which holds that one's lock for minutes, does not hold this one up.
-take_lock() {
-    [[ ${LOCKED:-0} == 1 ]] && return 0
-    exec 8>"$MEMTRACE_HOME/locks/test-leaktrace.lock"
-    if ! flock -n 8; then
-        say "waiting for another Test::LeakTrace fetch/build to finish (lock: $MEMTRACE_HOME/locks/test-leaktrace.lock)"
-        flock 8
-    fi
-    LOCKED=1
 }
 
 fetch_source() {
@@ -127,7 +86,7 @@ fetch_source() {
 }
 
 if ! find_cached_source; then
-    take_lock
+    take_lock test-leaktrace 'Test::LeakTrace'
     if ! find_cached_source; then
         if ! command -v dpkg-source >/dev/null; then
             say "dpkg-source (dpkg-dev) is missing, and apt-get source needs it"
@@ -163,7 +122,7 @@ is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
 
 is_complete && finish
 
-take_lock
+take_lock test-leaktrace 'Test::LeakTrace'
 is_complete && finish   # someone else built it while we waited
 
 # ---------------------------------------------------------------------------
