@@ -223,48 +223,30 @@ sub _wrap_pending_iteration_subs {
     return;
 }
 
+# The sub is not replaced by another: the XS layer (src/xs/iteration_wrapper.c)
+# gives the sub itself a first op that watches each call, so the sub keeps
+# its name, prototype, attributes and identity, and runs in its caller's
+# context, with no frame in between that caller, croak or goto could see.
 sub _wrap_iteration_sub {
     my ($name) = @_;
     no strict 'refs';
-    my $orig  = \&{$name};
-    my $depth = 0;    # a recursive sub ends one iteration, at its outermost return
-
-    my $wrapper = sub {
-        $depth++;
-        my $guard = bless [ \$depth ], 'Devel::MemTrace::_IterationEnd';
-        # &$orig passes this @_ on (aliasing intact); return propagates
-        # the caller's context to it.
-        return &$orig;
-    };
-    my $prototype = prototype $orig;
-    require Scalar::Util;
-    Scalar::Util::set_prototype(\&$wrapper, $prototype) if defined $prototype;
-    # A name that says what it is, in stack traces and in leak reports.
-    Sub::Util::set_subname("Devel::MemTrace::iteration_end_of($name)", $wrapper)
-      if eval { require Sub::Util; 1 };
-
-    no warnings 'redefine';
-    *{$name} = $wrapper;
+    _iteration_sub(\&{$name});
     $Wrapped{$name} = 1;
     return;
 }
 
-# The scope guard of a wrapped -iteration sub: closes the iteration when the
-# outermost call returns or dies.
-package Devel::MemTrace::_IterationEnd;
-
-sub DESTROY {
-    Devel::MemTrace::_own_allocations(my $own);
-    my ($self) = @_;
-    my $depth = $self->[0];
-    return if --$$depth > 0;
-    return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
+# Called by the XS layer when a watched call of an -iteration sub returns or
+# dies (on a stack of its own): ends the iteration, invisibly to the program.
+sub _iteration_end {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     local ($@, $!, $?);
-    Devel::MemTrace::checkpoint();
+    local $SIG{__DIE__};
+    unless (eval { checkpoint(); 1 }) {
+        my ($why) = split /\n/, $@;
+        warn "Devel::MemTrace: -iteration: $why\n";
+    }
     return;
 }
-
-package Devel::MemTrace;
 
 # The program is over: report if asked, then stop recording, so that global
 # destruction is not recorded.
@@ -853,13 +835,25 @@ C<perl -MDevel::MemTrace=OPTION,OPTION prog.pl>:
 =item -iteration=Pkg::sub
 
 Each return from this sub ends an iteration (calls L</checkpoint>), also
-when it returns by C<die>. The sub is wrapped at the C<INIT> phase, after
-the program has been compiled (or at once if it already exists); the
-wrapper keeps the sub's calling context, its C<@_> aliasing and its
-prototype. A recursive sub ends one iteration, when its outermost call
-returns. A name without C<::> is taken to be in C<main>. If the sub does
-not exist when the program starts, one warning says so. May be given more
-than once.
+when it returns by C<die> or leaves by C<exit>. The sub is watched from the
+C<INIT> phase, after the program has been compiled (or at once if it
+already exists). It is not replaced by a wrapper: it stays the same sub
+(C<\&Pkg::sub> is unchanged, and so are its name, its prototype and its
+attributes such as C<:lvalue>), and it runs in its caller's context with no
+frame in between, so C<wantarray>, C<caller>, L<Carp>'s messages, C<@_>
+aliasing, C<local> and C<goto &sub> behave exactly as without
+Devel::MemTrace. The iteration ends as the sub's frame is left, once its
+lexicals are gone and its return values are on the stack (temporaries of
+its last statement are freed by perl, as always, at the caller's next
+statement). A C<goto &other> out of the sub hands the call over to
+C<other>: the iteration ends when C<other> returns. A recursive sub ends one
+iteration, when its outermost call returns. Calls that perl makes through
+its MULTICALL interface, which reuses one frame for many calls (the sub as
+C<sort>'s comparator, or as the block of List::Util's C<first> and
+friends), end no iteration. An XSUB may be given too: each call of it ends
+one. A name without C<::> is taken to be in C<main>. If the sub does not
+exist when the program starts, one warning says so. May be given more than
+once.
 
 =item -report_at_END
 
