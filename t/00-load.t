@@ -3,6 +3,8 @@
 use strict;
 use warnings;
 use Test::More;
+use lib 't/lib';
+use MemTraceTest qw(run_perl);
 
 use Devel::MemTrace qw(checkpoint leaks leak_sites report arena_counts
                        pause resume is_recording);
@@ -28,5 +30,19 @@ my $stats = Devel::MemTrace::stats();
 is(ref $stats, 'HASH', 'stats() is a hashref');
 ok($stats->{events} > 0, 'the recorder has seen events')
     or diag explain $stats;
+
+# Loading the module leaves $!, $@ and $? as loading any module does: a
+# program that dies at once still exits 255, not errno.
+my $run = run_perl('-MDevel::MemTrace', '-e', 'die "x\n"');
+is($run->{exit}, 255, 'perl -MDevel::MemTrace -e \'die "x\\n"\' exits 255');
+is($run->{stderr}, "x\n", '... with its own message only');
+$run = run_perl('-MDevel::MemTrace', '-e', 'print $! + 0, "|$@|$?"');
+is($run->{stdout}, '0||0', 'perl -MDevel::MemTrace -e \'print $!+0\' prints 0 ($@ and $? empty)');
+$run = run_perl('-MDevel::MemTrace=-iteration=main::f,-report_at_END,-dump_on=USR2,-iteration_every=60',
+    '-e', 'sub f { 1 } print $! + 0, "|$@|$?"; die "x\n"');
+is($run->{stdout}, '0||0', '... with options too (and after INIT)');
+is($run->{exit}, 255, '... and dies with 255');
+$run = run_perl('-e', '$? = 768; $! = 5; require Devel::MemTrace; print $?, "|", $! + 0');
+is($run->{stdout}, '768|0', '$? is kept; $! is 0, as perl leaves it after any require');
 
 done_testing;

@@ -5,6 +5,12 @@ use warnings;
 
 our $VERSION = '0.01';
 
+# Loading the module leaves the program's $!, $@ and $? as they were (the
+# search for the XS part fails stat() calls, which set $!): a program that
+# dies right after loading it exits with the status it would have had.
+# (`local` at file level lasts until the require of this file ends.)
+local ($!, $@, $?);
+
 # Carp and Scalar::Util are loaded where they are needed, on rare paths:
 # compiling them took longer than everything else `use Devel::MemTrace`
 # does, and every traced program paid for it at start-up.
@@ -92,6 +98,7 @@ _enable();
 
 sub import {
     my ($class, @args) = @_;
+    local ($!, $?);
     my $caller = caller;
     my @exports;
 
@@ -206,7 +213,10 @@ sub _sub_is_defined {
     # -iteration subs it would wrap can only come from -M or use, which load
     # at compile time, so nothing is lost.
     no warnings 'void';
-    INIT { _wrap_pending_iteration_subs() }
+    INIT {
+        local ($!, $@, $?);
+        _wrap_pending_iteration_subs();
+    }
 }
 
 sub _wrap_pending_iteration_subs {
