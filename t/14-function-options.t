@@ -1,5 +1,6 @@
 # The functions that take options refuse bad ones with one line that names
-# the option and lists the valid ones.
+# the option and lists the valid ones; the functions that take none refuse
+# any.
 use strict;
 use warnings;
 use Test::More;
@@ -52,6 +53,48 @@ refused(sub { Devel::MemTrace::report(top => 'ten') },
 refused(sub { Devel::MemTrace::checkpoint(all => 1) },
     qr/^Devel::MemTrace::checkpoint: unknown option 'all'; valid options: skip, min_age at /,
     'checkpoint(all => 1)');
+
+# Values that are not plain scalars, and control characters shown escaped,
+# on one line.
+refused(sub { Devel::MemTrace::report(all => [1]) },
+    qr/^Devel::MemTrace::report: option 'all' must be a true or false value \(such as 1 or 0\), not an ARRAY reference; valid options: skip, min_age, all, top at /,
+    'report(all => [1])');
+refused(sub { Devel::MemTrace::report(all => *STDOUT) },
+    qr/^Devel::MemTrace::report: option 'all' must be a true or false value \(such as 1 or 0\), not a glob \(\*main::STDOUT\); valid options: /,
+    'report(all => *STDOUT)');
+refused(sub { Devel::MemTrace::leak_sites(status => \'all') },
+    qr/^Devel::MemTrace::leak_sites: option 'status' must be .*, not a SCALAR reference; valid options: skip, min_age, status at /,
+    "leak_sites(status => \\'all')");
+refused(sub { Devel::MemTrace::leaks(skip => bless {}, 'My::Count') },
+    qr/^Devel::MemTrace::leaks: option 'skip' must be an integer from 0 to 4294967295, not a My::Count object; valid options: skip, min_age at /,
+    'leaks(skip => an object)');
+refused(sub { Devel::MemTrace::leaks(skip => "1\n") },
+    qr/^Devel::MemTrace::leaks: option 'skip' must be an integer from 0 to 4294967295, not '1\\x0a'; valid options: skip, min_age at /,
+    'leaks(skip => "1\n"): refused, the newline shown escaped');
+refused(sub { Devel::MemTrace::checkpoint(min_age => "2\t") },
+    qr/^Devel::MemTrace::checkpoint: option 'min_age' must be an integer from 0 to 4294967295, not '2\\x09'; /,
+    'checkpoint(min_age => "2\t")');
+refused(sub { Devel::MemTrace::report("all\n" => 1) },
+    qr/^Devel::MemTrace::report: unknown option 'all\\x0a'; valid options: /,
+    'report("all\n" => 1)');
+
+# The functions that take no arguments refuse any.
+for my $case (
+    [ is_recording      => [1] ],
+    [ pause             => [3] ],
+    [ resume            => [1] ],
+    [ history           => ['x'] ],
+    [ current_iteration => [1] ],
+    [ stats             => [1] ],
+    [ arena_counts      => [ 1, 2 ] ],
+) {
+    my ($name, $args) = @$case;
+    my $n = @$args;
+    refused(sub { no strict 'refs'; &{"Devel::MemTrace::$name"}(@$args) },
+        qr/^Devel::MemTrace::$name: takes no arguments, not $n argument${\ ($n == 1 ? '' : 's')} at /,
+        "$name(@$args)");
+}
+ok(Devel::MemTrace::is_recording(), 'the refused pause(3) and resume(1) left recording on');
 
 # Good options are accepted.
 is(ref Devel::MemTrace::leaks(skip => 0, min_age => 2), 'ARRAY', 'leaks(skip => 0, min_age => 2)');

@@ -113,7 +113,7 @@ sub import {
 
     for my $name (@exports) {
         $EXPORTABLE{$name}
-          or die "Devel::MemTrace: '$name' is not exported; exportable:"
+          or die "Devel::MemTrace: " . _shown($name) . " is not exported; exportable:"
           . " @EXPORTABLE; options: @KNOWN_IMPORT_OPTIONS\n";
         no strict 'refs';
         *{"${caller}::$name"} = \&{"Devel::MemTrace::$name"};
@@ -125,7 +125,7 @@ sub _apply_import_option {
     my ($arg) = @_;
     my $bad = sub {
         my ($what) = @_;
-        die "Devel::MemTrace: $what '$arg'; known options: "
+        die "Devel::MemTrace: $what " . _shown($arg) . "; known options: "
           . join(', ', @KNOWN_IMPORT_OPTIONS) . "\n";
     };
 
@@ -299,19 +299,57 @@ my %OPTION_CHECK = (
     skip    => \&_is_count,
     min_age => \&_is_count,
     top     => \&_is_count,
-    all     => sub { 1 },
-    status  => sub { defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all' },
+    all     => \&_is_flag,
+    status  => sub {
+        _is_plain($_[0]) && defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all';
+    },
 );
 my %OPTION_MEANS = (
     skip    => 'an integer from 0 to 4294967295',
     min_age => 'an integer from 0 to 4294967295',
     top     => 'an integer from 0 to 4294967295',
+    all     => 'a true or false value (such as 1 or 0)',
     status  => join(', ', map {"'$_'"} @STATUSES, 'ongoing', 'all'),
 );
 
+# A plain scalar: a string, a number or undef; not a reference, nor a glob.
+sub _is_plain { return ref \$_[0] eq 'SCALAR' }
+
+# A flag: any plain scalar (undef: the module-wide setting).
+sub _is_flag { return _is_plain($_[0]) }
+
 # The recorder counts iterations in 32 bits.
 sub _is_count {
-    defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
+    _is_plain($_[0]) && defined $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
+}
+
+# A value as a message shows it, on one line: quoted, with control and
+# non-ASCII characters escaped ("1\n" is '1\x0a'), or what it is if it is
+# not a plain scalar ("an ARRAY reference", "a My::Class object").
+sub _shown {
+    my ($value) = @_;
+    return 'undef' unless defined $value;
+    if (ref $value) {
+        require Scalar::Util;
+        return 'a ' . _escaped(ref $value) . ' object' if Scalar::Util::blessed($value);
+        my $type = ref $value;
+        return ($type =~ /\A[AEIOU]/ ? 'an ' : 'a ') . "$type reference";
+    }
+    return 'a glob (' . _escaped("$value") . ')' unless _is_plain($value);
+    return "'" . _escaped("$value") . "'";
+}
+
+sub _escaped {
+    my ($text) = @_;
+    $text =~ s/([^\x20-\x7e])/ord $1 > 0xff ? sprintf('\\x{%x}', ord $1) : sprintf('\\x%02x', ord $1)/ge;
+    return $text;
+}
+
+# The functions that take no arguments refuse any, rather than ignore them.
+sub _no_arguments {
+    my ($function, $count) = @_;
+    _croak("Devel::MemTrace::$function: takes no arguments, not $count"
+        . ($count == 1 ? ' argument' : ' arguments'));
 }
 
 # Carp's croak, loading Carp first (see the top of the file).
@@ -330,13 +368,12 @@ sub _options {
     my %opts = @args;
     for my $name (sort keys %opts) {
         grep { $_ eq $name } @$valid
-          or _croak("Devel::MemTrace::$function: unknown option '$name';"
+          or _croak("Devel::MemTrace::$function: unknown option " . _shown($name) . ";"
             . " valid options: $valid_list");
         my $value = $opts{$name};
         $OPTION_CHECK{$name}->($value)
           or _croak("Devel::MemTrace::$function: option '$name' must be"
-            . " $OPTION_MEANS{$name}, not "
-            . (defined $value ? "'$value'" : 'undef')
+            . " $OPTION_MEANS{$name}, not " . _shown($value)
             . "; valid options: $valid_list");
     }
     for my $name (qw(skip min_age all)) {
@@ -456,8 +493,12 @@ imported on request:
                            current_iteration stats);
 
 Functions that take options take C<< NAME => VALUE >> pairs. An unknown
-option, or a value of the wrong kind, croaks with one line naming the option
-and listing the valid ones.
+option, or a value of the wrong kind (a reference where a flag or a number
+is wanted, say), croaks with one line naming the option and listing the
+valid ones; a value with control characters is shown with them escaped
+(C<'1\x0a'>). The functions that take no arguments (C<pause>, C<resume>,
+C<is_recording>, C<history>, C<current_iteration>, C<stats>,
+C<arena_counts>) croak with one line if given any.
 
 =head2 checkpoint
 
@@ -562,7 +603,11 @@ scalar holding a reference); the value is the count.
 
 =cut
 
-sub arena_counts { _own_allocations(my $own); return _arena_counts() }
+sub arena_counts {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('arena_counts', scalar @_);
+    return _arena_counts();
+}
 
 =head2 leaks
 
@@ -792,9 +837,9 @@ starts recording; it stops at C<END>.
 
 =cut
 
-sub pause        { _pause();   return }
-sub resume       { _enable();  return }
-sub is_recording { return _is_recording() ? 1 : 0 }
+sub pause        { @_ and _no_arguments('pause', scalar @_);        _pause();  return }
+sub resume       { @_ and _no_arguments('resume', scalar @_);       _enable(); return }
+sub is_recording { @_ and _no_arguments('is_recording', scalar @_); return _is_recording() ? 1 : 0 }
 
 =head2 history
 
@@ -827,9 +872,22 @@ The recorder's own counters:
 
 =cut
 
-sub history           { _own_allocations(my $own); return _history() }
-sub current_iteration { return _current_iteration() }
-sub stats             { _own_allocations(my $own); return _stats() }
+sub history {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('history', scalar @_);
+    return _history();
+}
+
+sub current_iteration {
+    @_ and _no_arguments('current_iteration', scalar @_);
+    return _current_iteration();
+}
+
+sub stats {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('stats', scalar @_);
+    return _stats();
+}
 
 1;
 
