@@ -53,6 +53,7 @@ struct Displaced {
 /// realloc logged after that still means the displaced buffer.
 const REALLOC_GRACE: u64 = 1 << 16;
 
+#[derive(Default)]
 pub struct Aggregator {
     pub live: LiveTable,
     pub sites: Sites,
@@ -69,23 +70,6 @@ pub struct Aggregator {
     displaced: Vec<Displaced>,
     /// More than one thread records (see [`Displaced`]).
     concurrent: bool,
-}
-
-impl Default for Aggregator {
-    fn default() -> Self {
-        Aggregator {
-            live: LiveTable::default(),
-            sites: Sites::default(),
-            iteration: 0,
-            live_by_iteration: LiveByIteration::default(),
-            totals: Totals::default(),
-            history: History::default(),
-            baseline_svs: None,
-            held: Vec::new(),
-            displaced: Vec::new(),
-            concurrent: false,
-        }
-    }
 }
 
 impl Aggregator {
