@@ -269,6 +269,27 @@ ends(2, 'local $_', sub {
 
 is(Devel::MemTrace::current_iteration() - $iteration, 35, 'every watched return above ended one iteration, and nothing else did');
 
+# --- in an ithread: its own copy of each sub, watched the same way ---------
+SKIP: {
+    require Config;
+    skip 'this perl has no ithreads', 4 unless $Config::Config{useithreads};
+    require threads;
+    my $result = threads->create(sub {
+        my $before = Devel::MemTrace::current_iteration();
+        my @list = ctx();
+        lv() = 'set in the thread';
+        my $arg = 't';
+        my @helped = goes_out($arg);
+        @Seen = ();
+        rec(2);
+        return [ "@list", $Lv_store, "$helped[0] $helped[2]", Devel::MemTrace::current_iteration() - $before ];
+    })->join;
+    is($result->[0], '1 2 3', 'in a thread: list context reaches the sub');
+    is($result->[1], 'set in the thread', '... lv() = ... assigns');
+    is($result->[2], 'helped t! main::helper', '... goto &helper out of the sub works');
+    is($result->[3], 4, '... and each outermost return ended one iteration');
+}
+
 # --- a whole program: the same output with and without -iteration ----------
 my $program = write_script(<<'PERL');
 use strict;
