@@ -119,6 +119,8 @@ const XS_C_FILES: &[&str] = &[
     "src/xs/xsubs.c",
     // -iteration_every: a timer that ends iterations at perl's safe points
     "src/xs/iteration_timer.c",
+    // -iteration=Pkg::sub: each return from the sub ends an iteration
+    "src/xs/iteration_wrapper.c",
     // the boot handshake
     "src/xs/boot.c",
 ];

@@ -76,20 +76,30 @@ my %bad = (
     '-skip=x'              => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-skip=x'; $KNOWN",
     '-min_age=-2'          => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-min_age=-2'; $KNOWN",
     '-report_at_END=1'     => "Devel::MemTrace: unknown option '-report_at_END=1'; $KNOWN",
+    "-skip=1\n"           => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-skip=1\\x0a'; $KNOWN",
+    "-min_age=\t2"        => "Devel::MemTrace: option needs an integer from 0 to 4294967295: '-min_age=\\x092'; $KNOWN",
+    "-iteration=main::\x{e9}t\x{e9}" => "Devel::MemTrace: option needs a sub name such as -iteration=main::poll: '-iteration=main::\\xe9t\\xe9'; $KNOWN",
 );
+# (A test's name shows an option's control characters escaped.)
+sub label { (my $text = $_[0]) =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge; return $text }
 for my $option (sort keys %bad) {
     my $run = run_perl("-MDevel::MemTrace=$option", '-e', 'print "ran\n"');
-    isnt($run->{exit}, 0, "$option: refused");
-    is($run->{stdout}, '', "$option: the program does not run");
-    my ($first) = split /\n/, $run->{stderr};
-    is($first, $bad{$option}, "$option: the message");
+    my $label = label($option);
+    isnt($run->{exit}, 0, "$label: refused");
+    is($run->{stdout}, '', "$label: the program does not run");
+    is($run->{stderr}, "$bad{$option}\nBEGIN failed--compilation aborted.\n", "$label: the message, on one line");
 }
 
 # The same through use, in this process.
-for my $option ('-bogus', '-iteration', '-skip=x') {
+for my $option ('-bogus', '-iteration', '-skip=x', "-skip=1\n", "-min_age=\t2") {
     require Devel::MemTrace;
     my $ok = eval { Devel::MemTrace->import($option); 1 };
-    is($@, "$bad{$option}\n", "import('$option') dies with the one line");
+    is($@, "$bad{$option}\n", "import('${\ label($option)}') dies with the one line");
+}
+{
+    my $ok = eval { Devel::MemTrace->import("no\nsuch"); 1 };
+    like($@, qr/\ADevel::MemTrace: 'no\\x0asuch' is not exported; exportable: [^\n]*\n\z/,
+        'an unknown name to export is shown escaped, on one line');
 }
 
 done_testing;

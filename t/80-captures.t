@@ -225,7 +225,7 @@ my @cache = grep { ($_->{sub} // '') =~ /\Amain::(?:host_info|aggregate)\z/ } @$
 ok(scalar @cache, 'the cache sites (host_info, aggregate) are stopped: '
     . join(', ', map { "line $_->{line}" } @cache));
 for my $cache (@cache) {
-    unlike($diff->{stdout}, qr/^  \+\d+ .* at \Q$poller\E line $cache->{line}, /m,
+    unlike($diff->{stdout}, qr/^  \+[1-9]\d* .* at \Q$poller\E line $cache->{line}, /m,
         "diff does not list line $cache->{line} ($cache->{sub}) as grown");
 }
 my $diff_json = memtrace('diff', '--json', "$dir/poll.6.mtc", "$dir/poll.12.mtc");

@@ -43,6 +43,7 @@ memtrace_shim_boot(pTHX_ CV *cv)
     PERL_UNUSED_VAR(items);
     register_xsubs(aTHX);
     register_iteration_timer(aTHX);
+    register_iteration_wrapper(aTHX);
     memtrace_rs_boot();
 #ifdef MULTIPLICITY
     booted_in = aTHX;

@@ -97,4 +97,9 @@ MT_INTERNAL void register_xsubs(pTHX);
 /* newXS Devel::MemTrace::_iteration_every. */
 MT_INTERNAL void register_iteration_timer(pTHX);
 
+/* ---- iteration_wrapper.c ---------------------------------------------------- */
+
+/* newXS Devel::MemTrace::_iteration_sub. */
+MT_INTERNAL void register_iteration_wrapper(pTHX);
+
 #endif

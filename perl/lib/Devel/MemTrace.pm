@@ -5,6 +5,12 @@ use warnings;
 
 our $VERSION = '0.01';
 
+# Loading the module leaves the program's $!, $@ and $? as they were (the
+# search for the XS part fails stat() calls, which set $!): a program that
+# dies right after loading it exits with the status it would have had.
+# (`local` at file level lasts until the require of this file ends.)
+local ($!, $@, $?);
+
 # Carp and Scalar::Util are loaded where they are needed, on rare paths:
 # compiling them took longer than everything else `use Devel::MemTrace`
 # does, and every traced program paid for it at start-up.
@@ -92,6 +98,7 @@ _enable();
 
 sub import {
     my ($class, @args) = @_;
+    local ($!, $?);
     my $caller = caller;
     my @exports;
 
@@ -106,7 +113,7 @@ sub import {
 
     for my $name (@exports) {
         $EXPORTABLE{$name}
-          or die "Devel::MemTrace: '$name' is not exported; exportable:"
+          or die "Devel::MemTrace: " . _shown($name) . " is not exported; exportable:"
           . " @EXPORTABLE; options: @KNOWN_IMPORT_OPTIONS\n";
         no strict 'refs';
         *{"${caller}::$name"} = \&{"Devel::MemTrace::$name"};
@@ -118,7 +125,7 @@ sub _apply_import_option {
     my ($arg) = @_;
     my $bad = sub {
         my ($what) = @_;
-        die "Devel::MemTrace: $what '$arg'; known options: "
+        die "Devel::MemTrace: $what " . _shown($arg) . "; known options: "
           . join(', ', @KNOWN_IMPORT_OPTIONS) . "\n";
     };
 
@@ -206,7 +213,10 @@ sub _sub_is_defined {
     # -iteration subs it would wrap can only come from -M or use, which load
     # at compile time, so nothing is lost.
     no warnings 'void';
-    INIT { _wrap_pending_iteration_subs() }
+    INIT {
+        local ($!, $@, $?);
+        _wrap_pending_iteration_subs();
+    }
 }
 
 sub _wrap_pending_iteration_subs {
@@ -223,48 +233,30 @@ sub _wrap_pending_iteration_subs {
     return;
 }
 
+# The sub is not replaced by another: the XS layer (src/xs/iteration_wrapper.c)
+# gives the sub itself a first op that watches each call, so the sub keeps
+# its name, prototype, attributes and identity, and runs in its caller's
+# context, with no frame in between that caller, croak or goto could see.
 sub _wrap_iteration_sub {
     my ($name) = @_;
     no strict 'refs';
-    my $orig  = \&{$name};
-    my $depth = 0;    # a recursive sub ends one iteration, at its outermost return
-
-    my $wrapper = sub {
-        $depth++;
-        my $guard = bless [ \$depth ], 'Devel::MemTrace::_IterationEnd';
-        # &$orig passes this @_ on (aliasing intact); return propagates
-        # the caller's context to it.
-        return &$orig;
-    };
-    my $prototype = prototype $orig;
-    require Scalar::Util;
-    Scalar::Util::set_prototype(\&$wrapper, $prototype) if defined $prototype;
-    # A name that says what it is, in stack traces and in leak reports.
-    Sub::Util::set_subname("Devel::MemTrace::iteration_end_of($name)", $wrapper)
-      if eval { require Sub::Util; 1 };
-
-    no warnings 'redefine';
-    *{$name} = $wrapper;
+    _iteration_sub(\&{$name});
     $Wrapped{$name} = 1;
     return;
 }
 
-# The scope guard of a wrapped -iteration sub: closes the iteration when the
-# outermost call returns or dies.
-package Devel::MemTrace::_IterationEnd;
-
-sub DESTROY {
-    Devel::MemTrace::_own_allocations(my $own);
-    my ($self) = @_;
-    my $depth = $self->[0];
-    return if --$$depth > 0;
-    return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
+# Called by the XS layer when a watched call of an -iteration sub returns or
+# dies (on a stack of its own): ends the iteration, invisibly to the program.
+sub _iteration_end {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
     local ($@, $!, $?);
-    Devel::MemTrace::checkpoint();
+    local $SIG{__DIE__};
+    unless (eval { checkpoint(); 1 }) {
+        my ($why) = split /\n/, $@;
+        warn "Devel::MemTrace: -iteration: $why\n";
+    }
     return;
 }
-
-package Devel::MemTrace;
 
 # The program is over: report if asked, then stop recording, so that global
 # destruction is not recorded.
@@ -307,19 +299,57 @@ my %OPTION_CHECK = (
     skip    => \&_is_count,
     min_age => \&_is_count,
     top     => \&_is_count,
-    all     => sub { 1 },
-    status  => sub { defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all' },
+    all     => \&_is_flag,
+    status  => sub {
+        _is_plain($_[0]) && defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all';
+    },
 );
 my %OPTION_MEANS = (
     skip    => 'an integer from 0 to 4294967295',
     min_age => 'an integer from 0 to 4294967295',
     top     => 'an integer from 0 to 4294967295',
+    all     => 'a true or false value (such as 1 or 0)',
     status  => join(', ', map {"'$_'"} @STATUSES, 'ongoing', 'all'),
 );
 
+# A plain scalar: a string, a number or undef; not a reference, nor a glob.
+sub _is_plain { return ref \$_[0] eq 'SCALAR' }
+
+# A flag: any plain scalar (undef: the module-wide setting).
+sub _is_flag { return _is_plain($_[0]) }
+
 # The recorder counts iterations in 32 bits.
 sub _is_count {
-    defined $_[0] && !ref $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
+    _is_plain($_[0]) && defined $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
+}
+
+# A value as a message shows it, on one line: quoted, with control and
+# non-ASCII characters escaped ("1\n" is '1\x0a'), or what it is if it is
+# not a plain scalar ("an ARRAY reference", "a My::Class object").
+sub _shown {
+    my ($value) = @_;
+    return 'undef' unless defined $value;
+    if (ref $value) {
+        require Scalar::Util;
+        return 'a ' . _escaped(ref $value) . ' object' if Scalar::Util::blessed($value);
+        my $type = ref $value;
+        return ($type =~ /\A[AEIOU]/ ? 'an ' : 'a ') . "$type reference";
+    }
+    return 'a glob (' . _escaped("$value") . ')' unless _is_plain($value);
+    return "'" . _escaped("$value") . "'";
+}
+
+sub _escaped {
+    my ($text) = @_;
+    $text =~ s/([^\x20-\x7e])/ord $1 > 0xff ? sprintf('\\x{%x}', ord $1) : sprintf('\\x%02x', ord $1)/ge;
+    return $text;
+}
+
+# The functions that take no arguments refuse any, rather than ignore them.
+sub _no_arguments {
+    my ($function, $count) = @_;
+    _croak("Devel::MemTrace::$function: takes no arguments, not $count"
+        . ($count == 1 ? ' argument' : ' arguments'));
 }
 
 # Carp's croak, loading Carp first (see the top of the file).
@@ -338,13 +368,12 @@ sub _options {
     my %opts = @args;
     for my $name (sort keys %opts) {
         grep { $_ eq $name } @$valid
-          or _croak("Devel::MemTrace::$function: unknown option '$name';"
+          or _croak("Devel::MemTrace::$function: unknown option " . _shown($name) . ";"
             . " valid options: $valid_list");
         my $value = $opts{$name};
         $OPTION_CHECK{$name}->($value)
           or _croak("Devel::MemTrace::$function: option '$name' must be"
-            . " $OPTION_MEANS{$name}, not "
-            . (defined $value ? "'$value'" : 'undef')
+            . " $OPTION_MEANS{$name}, not " . _shown($value)
             . "; valid options: $valid_list");
     }
     for my $name (qw(skip min_age all)) {
@@ -464,8 +493,12 @@ imported on request:
                            current_iteration stats);
 
 Functions that take options take C<< NAME => VALUE >> pairs. An unknown
-option, or a value of the wrong kind, croaks with one line naming the option
-and listing the valid ones.
+option, or a value of the wrong kind (a reference where a flag or a number
+is wanted, say), croaks with one line naming the option and listing the
+valid ones; a value with control characters is shown with them escaped
+(C<'1\x0a'>). The functions that take no arguments (C<pause>, C<resume>,
+C<is_recording>, C<history>, C<current_iteration>, C<stats>,
+C<arena_counts>) croak with one line if given any.
 
 =head2 checkpoint
 
@@ -571,7 +604,11 @@ scalar holding a reference); the value is the count.
 
 =cut
 
-sub arena_counts { _own_allocations(my $own); return _arena_counts() }
+sub arena_counts {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('arena_counts', scalar @_);
+    return _arena_counts();
+}
 
 =head2 leaks
 
@@ -812,9 +849,9 @@ starts recording; it stops at C<END>.
 
 =cut
 
-sub pause        { _pause();   return }
-sub resume       { _enable();  return }
-sub is_recording { return _is_recording() ? 1 : 0 }
+sub pause        { @_ and _no_arguments('pause', scalar @_);        _pause();  return }
+sub resume       { @_ and _no_arguments('resume', scalar @_);       _enable(); return }
+sub is_recording { @_ and _no_arguments('is_recording', scalar @_); return _is_recording() ? 1 : 0 }
 
 =head2 history
 
@@ -847,9 +884,22 @@ The recorder's own counters:
 
 =cut
 
-sub history           { _own_allocations(my $own); return _history() }
-sub current_iteration { return _current_iteration() }
-sub stats             { _own_allocations(my $own); return _stats() }
+sub history {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('history', scalar @_);
+    return _history();
+}
+
+sub current_iteration {
+    @_ and _no_arguments('current_iteration', scalar @_);
+    return _current_iteration();
+}
+
+sub stats {
+    _own_allocations(my $own);    # what the tool allocates is not the program's
+    @_ and _no_arguments('stats', scalar @_);
+    return _stats();
+}
 
 1;
 
@@ -865,13 +915,25 @@ C<perl -MDevel::MemTrace=OPTION,OPTION prog.pl>:
 =item -iteration=Pkg::sub
 
 Each return from this sub ends an iteration (calls L</checkpoint>), also
-when it returns by C<die>. The sub is wrapped at the C<INIT> phase, after
-the program has been compiled (or at once if it already exists); the
-wrapper keeps the sub's calling context, its C<@_> aliasing and its
-prototype. A recursive sub ends one iteration, when its outermost call
-returns. A name without C<::> is taken to be in C<main>. If the sub does
-not exist when the program starts, one warning says so. May be given more
-than once.
+when it returns by C<die> or leaves by C<exit>. The sub is watched from the
+C<INIT> phase, after the program has been compiled (or at once if it
+already exists). It is not replaced by a wrapper: it stays the same sub
+(C<\&Pkg::sub> is unchanged, and so are its name, its prototype and its
+attributes such as C<:lvalue>), and it runs in its caller's context with no
+frame in between, so C<wantarray>, C<caller>, L<Carp>'s messages, C<@_>
+aliasing, C<local> and C<goto &sub> behave exactly as without
+Devel::MemTrace. The iteration ends as the sub's frame is left, once its
+lexicals are gone and its return values are on the stack (temporaries of
+its last statement are freed by perl, as always, at the caller's next
+statement). A C<goto &other> out of the sub hands the call over to
+C<other>: the iteration ends when C<other> returns. A recursive sub ends one
+iteration, when its outermost call returns. Calls that perl makes through
+its MULTICALL interface, which reuses one frame for many calls (the sub as
+C<sort>'s comparator, or as the block of List::Util's C<first> and
+friends), end no iteration. An XSUB may be given too: each call of it ends
+one. A name without C<::> is taken to be in C<main>. If the sub does not
+exist when the program starts, one warning says so. May be given more than
+once.
 
 =item -report_at_END
 
