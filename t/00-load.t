@@ -30,8 +30,8 @@ is(($@ =~ tr/\n//), 1, '... in one line');
 my $made = [ 1 .. 3 ];                                   # LINE: made
 my ($what) = Devel::MemTrace::identify(0 + $made);
 like($what->{text},
-    qr/^0x[0-9a-f]+: ARRAY SV of \d+ bytes made at \Q${\ __FILE__}\E line ${\ marked_line('made')} \(C site [^)]+\) in iteration 0; not a leak: made in iteration 0 \(start-up, before the first checkpoint\)$/,
-    'an array made after loading is recorded at its line, in iteration 0');
+    qr/^0x[0-9a-f]+: ARRAY SV of \d+ bytes made at \Q${\ __FILE__}\E line ${\ marked_line('made')} \(C site [^)]+\) in iteration 0; not a leak: made in iteration 0 \(start-up, before the first checkpoint\); held by: my \$made \(file level\)$/,
+    'an array made after loading is recorded at its line, in iteration 0, held by its variable');
 
 # The recorder's counters follow what the program keeps.
 my $before = Devel::MemTrace::stats();

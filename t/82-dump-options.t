@@ -216,7 +216,9 @@ $? = 3 << 8;
 $out{before} = Devel::MemTrace::current_iteration();
 $t = Time::HiRes::time();
 my $spins = 0;
-$spins++ while Time::HiRes::time() - $t < 0.2;
+# Busy until a timer checkpoint has come (at least 0.2 s; bounded at 60 s).
+$spins++ while (Time::HiRes::time() - $t < 0.2 || Devel::MemTrace::current_iteration() == $out{before})
+    && Time::HiRes::time() - $t < 60;
 $out{after} = Devel::MemTrace::current_iteration();
 $out{eval_error} = $@;
 $out{errno}      = 0 + $!;
@@ -249,7 +251,9 @@ use Leaky;
 use Time::HiRes ();
 my $t0 = Time::HiRes::time();
 my $k = 0;
-while (Time::HiRes::time() - $t0 < 0.4) {
+# At least 0.4 s and 12 timer iterations (bounded at 60 s on a loaded machine).
+while ((Time::HiRes::time() - $t0 < 0.4 || Devel::MemTrace::current_iteration() < 12)
+    && Time::HiRes::time() - $t0 < 60) {
     ++$k;
     kill USR2 => $$ if $k % 5000 == 0;
     Leaky::leak_sv() if $k % 1000 == 0;                 # LINE: busy_leak
