@@ -135,6 +135,37 @@ first allocation's iteration, so growing something made before the block
 is not a leak of the block; something made in the block and kept on
 purpose (a cache entry, a global) is.
 
+A C buffer goes with the SV that owns it: the memory perl allocated for an
+SV's value and frees with it (a string, an array's elements, a hash's
+buckets, magic, a sub's pad list, a regexp's compiled program, capture
+offsets and literal substrings, a handle's layers and I/O buffer). So:
+
+=over 4
+
+=item *
+
+a buffer of a B<leaked> SV is a leak of its own, as L<Devel::MemTrace>'s
+report counts it: a leaked self-referencing hash with one key is three SVs
+(the HASH, the REF in it and the value) and one C buffer (the bucket
+array), four leaks; a leaked C<qr//> copy is the REGEXP and its capture
+offsets and literal substrings;
+
+=item *
+
+a buffer of a live SV that is B<not> a leak of the block (a variable made
+before it, or a C<my> variable out of scope, see below) is that
+variable's storage, kept for its next use, and not a leak;
+
+=item *
+
+a buffer that no live SV owns (an XS module's C<Newx> it forgot, a shared
+hash key kept by a leaked hash) is a leak.
+
+=back
+
+With C<SV_ONLY>, the count is the leaked SVs alone, as Test::LeakTrace
+counts. Every leaked buffer's details (see L</leaked_info>) name its owner.
+
 Recording is off outside the blocks under test (the rest of the test file
 runs at full speed), unless Devel::MemTrace was loaded before
 Test::MemTrace: then its recording state is left as it is.
@@ -307,7 +338,8 @@ sub _measure {
 
 # The leaks made in iterations $first..$last (closed), as
 # Devel::MemTrace::leaks returns them, SVs first; what is not a leak of its
-# own is left out (see _without_parts_of_others).
+# own is left out (see _without_parts_of_others). Each C buffer gets an
+# `owner`: the leaked SV it belongs to, or undef.
 sub _leaks_of {
     my ($first, $last, $settings) = @_;
     my $leaks = Devel::MemTrace::_leaks($first - 1, 0);
@@ -316,15 +348,19 @@ sub _leaks_of {
     } @$leaks);
 }
 
-# Two kinds of live allocation are not leaks of their own, as
-# Test::LeakTrace counts:
+# What the block made and is still live, but is part of something that is
+# not a leak, as Test::LeakTrace counts:
 #  - a `my` variable out of scope (SvPADSTALE): the fresh SV perl puts in a
 #    sub's pad when the old one is still referenced (a closure, a returned
 #    \@array), waiting for the next call;
-#  - a C buffer that holds a live SV's value (its string, array, hash
-#    buckets, a regexp's captures, a handle's I/O buffer): part of that SV,
-#    counted with it if it leaked, and the variable's storage, kept for its
-#    next use, if not.
+#  - a C buffer of a live SV that is not itself a leak of the block (the
+#    string, elements, buckets, magic, pad or I/O buffer of a variable made
+#    before it, or of a pad-stale one): that variable's storage, kept for
+#    its next use.
+# One rule for every C buffer: it goes with the SV that owns it (arena.c's
+# body_buffers says which). A buffer of a leaked SV is a leak of its own,
+# as Devel::MemTrace's report counts it (a leaked hash is the HASH and its
+# bucket array); a buffer no live SV owns is a leak too.
 sub _without_parts_of_others {
     my @leaks = @_;
     my @sv = grep { $_->{kind} eq 'sv' } @leaks;
@@ -333,14 +369,20 @@ sub _without_parts_of_others {
         my $states = Devel::MemTrace::_sv_states([ map { $_->{address} } @sv ]);
         $stale{ $sv[$_]{address} } = 1 for grep { $states->[$_] == 2 } 0 .. $#sv;
     }
+    my %leaked_sv = map { $_->{address} => 1 } grep { !$stale{ $_->{address} } } @sv;
     my @mem = grep { $_->{kind} eq 'mem' } @leaks;
-    my %owned;
+    my %not_a_leak;
     if (@mem) {
         my $owners = Devel::MemTrace::_buffer_owners([ map { $_->{address} } @mem ]);
-        $owned{ $mem[$_]{address} } = 1 for grep { $owners->[$_] } 0 .. $#mem;
+        for my $i (0 .. $#mem) {
+            my $owner = $owners->[$i] || undef;
+            $mem[$i]{owner} = $owner;
+            $not_a_leak{ $mem[$i]{address} } = 1 if $owner && !$leaked_sv{$owner};
+        }
     }
-    return grep { $_->{kind} eq 'sv' ? !$stale{ $_->{address} } : !$owned{ $_->{address} } }
-      @leaks;
+    return grep {
+        $_->{kind} eq 'sv' ? !$stale{ $_->{address} } : !$not_a_leak{ $_->{address} }
+    } @leaks;
 }
 
 sub _counted {
@@ -385,7 +427,10 @@ SV (undef for C memory, which has none) and C<$file>, C<$line> the Perl
 statement that made it. A fourth element, beyond Test::LeakTrace, is a
 hashref with all that is known: C<kind> (C<sv> or C<mem>), C<type> (the SV
 type now, or the C type of the C<Newx>), C<size>, C<sub>, C<c_file>,
-C<c_line>, C<c_func>, C<address>, C<iteration>.
+C<c_line>, C<c_func>, C<address>, C<iteration>, and for C memory
+C<owner>: the address of the leaked SV whose value the buffer holds (one
+of the other entries), or undef when no live SV owns it (see L</What is a
+leak>).
 
 =cut
 
@@ -882,9 +927,10 @@ What leaked is what was made and is still live, not the change in the
 number of live SVs; C<leaks_cmp_ok> runs the block a third time so that
 what one run replaces of the previous one's is not counted (see
 L</leaks_cmp_ok>). As in Test::LeakTrace, a C<my> variable out of scope
-(C<SvPADSTALE>) is not a leak; nor is a C buffer that holds a live SV's
-value (a leaked hash's bucket array is part of the hash, a variable's kept
-string buffer is the variable's).
+(C<SvPADSTALE>) is not a leak; nor is a C buffer of a live SV that is not
+a leak (a variable's kept string buffer is the variable's). A C buffer of
+a leaked SV is a leak, as Devel::MemTrace's report counts it (a leaked
+hash's bucket array), unless C<SV_ONLY>: see L</What is a leak>.
 
 =item *
 
