@@ -170,6 +170,48 @@ Recording is off outside the blocks under test (the rest of the test file
 runs at full speed), unless Devel::MemTrace was loaded before
 Test::MemTrace: then its recording state is left as it is.
 
+=head2 How the block runs
+
+The block is a sub (the functions have C<&> prototypes), and each
+function runs it exactly as many times as it says (L</leaked_info> once,
+L</leaks_cmp_ok> three times, L</no_growth_ok> C<WARMUP + RUNS> times),
+in void context, each measured run in a recorder iteration of its own,
+however the block leaves:
+
+=over 4
+
+=item *
+
+C<return>, anywhere in the block, ends the run, as in any sub.
+
+=item *
+
+C<die> ends the run and the call: the recorder is put back as it was and
+the exception propagates unchanged, with no result.
+
+=item *
+
+Loop control for a loop outside the block (C<next>, C<last>, C<redo>,
+with or without a label, such as the loop the test is written in) and
+C<goto> a label outside the block end the run there, as a C<return>
+would; the function then does its remaining runs and gives its result as
+for any other block, so a block that grows fails L</no_growth_ok> whether
+it ends with C<next> or not. No loop outside the block is reached: the
+block cannot leave the function's own runs. The function warns once per
+call, in the category C<exiting>, at the line that called it:
+
+    Test::MemTrace::no_growth_ok: the block was left by "next" in all 6 runs: each such run ended there, as at a return; no loop outside the block is reached from it at t/cache.t line 12.
+
+(perl also warns C<Exiting subroutine via next> at the line of the
+C<next>, as for any sub it leaves by loop control, and, for a label
+outside the block, C<Exiting pseudo-block via next>: the pseudo-block is
+where Test::MemTrace stops it.) A label that names no loop at all is taken
+the same way (outside Test::MemTrace, perl would die C<Label not found>).
+C<no warnings 'exiting'> silences both. Loop control for a loop inside the
+block works as usual.
+
+=back
+
 =head1 FUNCTIONS
 
 All are exported by default; the tags of Test::LeakTrace select some:
@@ -294,35 +336,46 @@ sub _close_iteration {
 
 # Runs $block $warmup times in one iteration, then $runs times in one
 # iteration each, then $flush times in one more, recording; returns the
-# first and last measured iteration. Each call of the block is a statement
-# of its own, and the next statement frees its temporaries before the
-# iteration is closed.
+# first and last measured iteration. Each run of the block is a statement
+# of its own (see _run_once), and the next statement frees its temporaries
+# before the iteration is closed. Warns once if runs of the block left it
+# by loop control or goto (see _run_once, and "How the block runs" in the POD).
 our $Measuring = 0;    # true while a block is under test (they do not nest)
 
 sub _measure {
-    my ($block, $warmup, $runs, $flush) = @_;
+    my ($function, $block, $warmup, $runs, $flush) = @_;
     Carp::croak('Test::MemTrace: a block under test cannot itself run a'
         . ' Test::MemTrace check (they do not nest)') if $Measuring;
     local $Measuring = 1;
     my $state_before = Devel::MemTrace::_state();    # off, paused, recording
     Devel::MemTrace::_enable();
-    my ($first, $ok, $error);
+    my ($first, $ok, $error, %left, @left_order);
+    my $run = sub {
+        my $how = _run_once($block);
+        return unless length $how;
+        # Test::MemTrace's own bookkeeping: not the block's, not recorded.
+        Devel::MemTrace::_pause();
+        push @left_order, $how unless $left{$how}++;
+        Devel::MemTrace::_enable();
+        return;
+    };
     {
         local $@;
         local $SIG{__DIE__} = 'DEFAULT';
         $ok = eval {
+            _run_once(\&_nothing);    # perl's sort stack, once, before recording counts
             _close_iteration();    # what ran before is not the block's
-            for (1 .. $warmup) {
-                $block->();
+            for my $i (1 .. $warmup) {
+                $run->();
             }
             $first = _close_iteration() + 1;
-            for (1 .. $runs) {
-                $block->();
+            for my $i (1 .. $runs) {
+                $run->();
                 _close_iteration();
             }
             if ($flush) {
-                for (1 .. $flush) {
-                    $block->();
+                for my $i (1 .. $flush) {
+                    $run->();
                 }
                 _close_iteration();
             }
@@ -333,7 +386,80 @@ sub _measure {
     if    ($state_before eq 'off')    { Devel::MemTrace::_disable() }
     elsif ($state_before eq 'paused') { Devel::MemTrace::_pause() }
     die $error unless $ok;
+    if (@left_order) {
+        my $total = $warmup + $runs + $flush;
+        warnings::warnif(exiting => "Test::MemTrace::$function: " . _left_text($total, \%left, @left_order));
+    }
     return ($first, $first + $runs - 1);
+}
+
+sub _nothing { return }
+
+# The warning's text: how the block was left, in how many of its runs.
+sub _left_text {
+    my ($total, $left, @order) = @_;
+    if ($total == 1) {
+        return qq{the block was left by "$order[0]": its run ended there, as at a return;}
+          . ' no loop outside the block is reached from it';
+    }
+    my @how = map {
+        sprintf '"%s" in %s', $_, $left->{$_} == $total ? "all $total runs" : "$left->{$_} of $total runs"
+    } @order;
+    return 'the block was left by ' . join(', ', @how)
+      . ': each such run ended there, as at a return; no loop outside the block is reached from it';
+}
+
+# perl's messages when loop control or goto looks for its target outside
+# the sort block of _run_once.
+my $LABEL_NOT_FOUND = qr/\ALabel not found for "((?:next|last|redo) [^"\n]*)" at .* line \d+\.\n\z/s;
+my $GOTO_OUT        = qr/\ACan't "goto" out of a pseudo block at .* line \d+\.\n\z/s;
+
+# Runs $block once, in void context. Returns '' if it returned, or how it
+# left otherwise: "next", "last" or "redo", "next LABEL" (and so on) for a
+# loop outside it, or "goto" to a label outside it; an exception from the
+# block propagates unchanged.
+#
+# The block is a sub: `return` ends it. Loop control in it looks for its
+# loop in the callers (perl warns "Exiting subroutine via next"), which
+# would be Test::MemTrace's own loops: the block would run fewer times, or
+# not at all, and the runs and the recorder's iterations would no longer
+# line up. So the block runs in a bare block, which is the loop that
+# `next`, `last` and `redo` find; and that inside a sort block, which perl
+# runs on a stack of its own that loop control and goto cannot leave (perl
+# dies "Label not found for ..." or "Can't \"goto\" out of a pseudo
+# block", caught here).
+sub _run_once {
+    my ($block) = @_;
+    my $left;
+    my $ok = eval {
+        my $count = () = sort {
+            my $entered = 0;
+            {
+                if ($entered++) {    # redo starts the bare block again
+                    $left = 'redo';
+                    last;
+                }
+                $block->();
+                $left = '';
+            }
+            continue {
+                $left = 'next' unless defined $left;
+            }
+            $left = 'last' unless defined $left;
+            0;
+        } 0, 1;
+        1;
+    };
+    return $left if $ok;
+    my $error = $@;
+    Devel::MemTrace::_pause();    # matching is Test::MemTrace's work, not the block's
+    my $how = ref $error                  ? undef
+      : $error =~ $LABEL_NOT_FOUND ? $1
+      : $error =~ $GOTO_OUT        ? 'goto'
+      :                              undef;
+    Devel::MemTrace::_enable();
+    return $how if defined $how;
+    die $error;
 }
 
 # The leaks made in iterations $first..$last (closed), as
@@ -413,7 +539,7 @@ sub _single_run_leaks {
     _check_block($function, $block);
     _require_recorder($function);
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $warmup, 1, 0);
+    my ($first, $last) = _measure($function, $block, $warmup, 1, 0);
     return _leaks_of($first, $last, $settings);
 }
 
@@ -589,7 +715,7 @@ sub _leaks_cmp {
     # measured run only kept until the next call (the last response, a
     # regexp's capture buffer): what is still live after it leaked.
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, 1, 1, 1);
+    my ($first, $last) = _measure($function, $block, 1, 1, 1);
     my @leaks = _leaks_of($first, $last, $settings);
     my $got = @leaks;
 
@@ -689,7 +815,7 @@ sub growth_info(&) {
 sub _growth {
     my ($function, $block) = @_;
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $settings->{warmup}, $settings->{runs}, 0);
+    my ($first, $last) = _measure($function, $block, $settings->{warmup}, $settings->{runs}, 0);
     my @growing;
     for my $site (_merge_string_evals(Devel::MemTrace::_leak_sites($first - 1, 0))) {
         next if $settings->{sv_only} && $site->{kind} ne 'sv';
@@ -954,6 +1080,12 @@ memory, and the mode C<-sites> groups leaks by site.
 =item *
 
 On a perl without the recorder the assertions skip; they never pass.
+
+=item *
+
+Loop control or C<goto> out of the block ends that run and never leaves
+the function (see L</How the block runs>); each function runs the block
+exactly as often as it says.
 
 =back
 
