@@ -817,7 +817,7 @@ sub _growth {
     my $settings = _settings($function);
     my ($first, $last) = _measure($function, $block, $settings->{warmup}, $settings->{runs}, 0);
     my @growing;
-    for my $site (_merge_string_evals(Devel::MemTrace::_leak_sites($first - 1, 0))) {
+    for my $site (@{ Devel::MemTrace::_leak_sites($first - 1, 0) }) {
         next if $settings->{sv_only} && $site->{kind} ne 'sv';
         next if $site->{kind} eq 'sv' && ($site->{type} // '') eq 'OTHER_THREAD';
         my @runs = map { $_ // 0 } @{ $site->{per_iteration} }[ 0 .. $last - $first ];
@@ -828,40 +828,6 @@ sub _growth {
         push @growing, $site;
     }
     return (\@growing, $settings);
-}
-
-# Each run of a string eval compiles a new "(eval N)": the same line of it
-# is one site for growth, whatever N is.
-sub _merge_string_evals {
-    my ($sites) = @_;
-    my (%merged, @order);
-    for my $site (@$sites) {
-        my $file = $site->{file} // '';
-        if ($file !~ /\A\(eval \d+\)/) {
-            push @order, $site;
-            next;
-        }
-        (my $any_eval = $file) =~ s/\A\(eval \d+\)/(eval)/;
-        my $key = join "\0", map { $_ // '' } $site->{kind}, $any_eval,
-          @{$site}{qw(line sub c_file c_line c_func)};
-        my $into = $merged{$key};
-        unless ($into) {
-            $merged{$key} = { %$site, file => $any_eval, types => { %{ $site->{types} } },
-                              per_iteration => [ @{ $site->{per_iteration} } ] };
-            push @order, $merged{$key};
-            next;
-        }
-        $into->{count} += $site->{count};
-        $into->{bytes} += $site->{bytes};
-        $into->{types}{$_} += $site->{types}{$_} for keys %{ $site->{types} };
-        $into->{per_iteration}[$_] += $site->{per_iteration}[$_]
-          for 0 .. $#{ $site->{per_iteration} };
-    }
-    for my $site (values %merged) {
-        my $types = $site->{types};
-        ($site->{type}) = sort { $types->{$b} <=> $types->{$a} || $a cmp $b } keys %$types;
-    }
-    return @order;
 }
 
 # ---------------------------------------------------------------------------
@@ -975,7 +941,7 @@ sub _source_line {
     return undef unless defined $file && length $file && $line;
     my $lines = $Source{$file} ||= do {
         my @lines;
-        if ($file !~ /\A\(eval \d+\)/ && -f $file && open my $fh, '<', $file) {
+        if ($file !~ /\A\(eval[ )]/ && -f $file && open my $fh, '<', $file) {
             @lines = <$fh>;
             close $fh;
         }
