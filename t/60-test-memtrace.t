@@ -244,6 +244,16 @@ is(growth_count { Leaky::leak_sv(); Leaky::leak_sv() }, 2, 'growth_count: two le
 is(growth_count { Leaky::leak_buffer(16) for 1 .. 3 }, 3, 'growth_count: three buffers per run are 3');
 is(growth_count { Leaky::temp_buffer(16) }, 0, 'growth_count: a temporary buffer is 0');
 {
+    # Each run of a string eval compiles new code, "(eval N)" with a new N
+    # each time; the recorder files all of them as "(eval)": the same line
+    # of the eval's text is one site in every run.
+    our @Eval_kept;
+    my @sites = growth_info { eval 'push @main::Eval_kept, [1]; 1' or die $@ };
+    is_deeply([ map { "$_->{kind} at $_->{file} line $_->{line}, $_->{c_func}: @{ $_->{per_iteration} }" } @sites ],
+        [ 'sv at (eval) line 1, Perl_newSV_type: 3 3 3 3 3', 'mem at (eval) line 1, Perl_av_make: 1 1 1 1 1' ],
+        'growth_info over a string eval: its array, integer and reference, and the array\'s elements, one site each at "(eval)" line 1');
+}
+{
     my $calls = 0;
     my $count = growth_count { $calls++ };
     is($calls, 6, 'by default the block runs 1 warm-up + 5 measured times');

@@ -1,9 +1,14 @@
 /*
  * The SV arenas of this interpreter: what a live SV is (type, size), the
  * walks that count SVs by type and class, the index that checks outside
- * addresses before an SV head is read, and the value buffers an SV owns.
+ * addresses before an SV head is read, and the C buffers an SV owns.
  */
 #include "shim_private.h"
+/* regexp_internal and the core engine, for the buffers of a regexp: perl
+ * shows them to itself and to the re extension only. */
+#define PERL_EXT_RE_BUILD
+#include "regcomp.h"
+#undef PERL_EXT_RE_BUILD
 
 /* ---- SVs ------------------------------------------------------------------ */
 
@@ -240,65 +245,223 @@ arena_index_sv(const ArenaIndex *ix, UV address)
     }
 }
 
-/* The buffers of a handle's buffered layers (:perlio, :crlf): the 8 KiB
- * that perlio.c Newx'es on first use of STDOUT belongs to STDOUT. */
-static size_t
-io_buffers(pTHX_ PerlIO *f, UV *out, size_t cap)
+/* ---- the C buffers an SV owns ------------------------------------------ */
+
+/* Which of some sorted addresses are buffers of one SV, and whose. */
+typedef struct {
+    const UV *sorted; /* the addresses asked about, sorted, unique */
+    size_t n;
+    UV *owners;       /* per address: the owning SV, or 0 */
+    UV owner;         /* the SV being visited */
+} OwnerSearch;
+
+static void
+owned(OwnerSearch *s, const void *buffer)
 {
-    size_t n = 0;
-    for (; PerlIOValid(f) && n < cap; f = PerlIONext(f)) {
-        const PerlIOl *layer = PerlIOBase(f);
-        if ((layer->tab == &PerlIO_perlio || layer->tab == &PerlIO_crlf)
-            && ((const PerlIOBuf *)layer)->buf)
-            out[n++] = PTR2UV(((const PerlIOBuf *)layer)->buf);
-    }
-    return n;
+    const UV address = PTR2UV(buffer);
+    const UV *hit;
+    if (address
+        && (hit = (const UV *)bsearch(&address, s->sorted, s->n, sizeof(UV), compare_uv)))
+        s->owners[hit - s->sorted] = s->owner;
 }
 
-#define MAX_BODY_BUFFERS 6
-
-/* The C buffers a live SV keeps its value in (its string, array, hash
- * buckets, a regexp's capture offsets and copied subject, a handle's I/O
- * buffers): what Newx/Renew allocated for it. Returns how many. */
-static size_t
-body_buffers(pTHX_ const SV *sv, UV out[MAX_BODY_BUFFERS])
+/* A string buffer (SvLEN non-zero: not a shared hash key, a static or a
+ * borrowed string), from its true start when perl has chopped the front
+ * off (OOK). A copy-on-write buffer belongs to each SV that shares it. */
+static void
+pv_buffer(OwnerSearch *s, const SV *sv)
 {
-    size_t n = 0;
-    switch (SvTYPE(sv)) {
-    case SVt_PVAV:
-        out[n++] = PTR2UV(AvALLOC((const AV *)sv));
-        break;
-    case SVt_PVHV:
-        out[n++] = PTR2UV(HvARRAY((const HV *)sv));
-        break;
+    if (!SvROK(sv) && SvPVX_const(sv) && SvLEN(sv)) {
+        STRLEN offset = 0;
+        if (SvOOK(sv))
+            SvOOK_offset(sv, offset);
+        owned(s, SvPVX_const(sv) - offset);
+    }
+}
+
+/* The MAGIC structs of an SV, and what mg_free frees with each: a copied
+ * name (mg_len > 0) and the UTF-8 length cache. */
+static void
+magic_buffers(OwnerSearch *s, const SV *sv)
+{
+    const MAGIC *mg;
+    for (mg = SvMAGIC(sv); mg; mg = mg->mg_moremagic) {
+        owned(s, mg);
+        if (mg->mg_len > 0 || mg->mg_type == PERL_MAGIC_utf8)
+            owned(s, mg->mg_ptr);
+    }
+}
+
+/* What pregfree2 and regfree_internal free: the capture offsets, the
+ * literal substrings, the recursion guard, a copied subject; and, for a
+ * regexp compiled by perl's engine and not a copy of another (mother_re),
+ * the compiled program with its data and code blocks. */
+static void
+regexp_buffers(OwnerSearch *s, const SV *sv)
+{
+    const struct regexp *rx = ReANY((const REGEXP *)sv);
+    owned(s, rx->offs);
+    owned(s, rx->substrs);
+    owned(s, rx->recurse_locinput);
+    if (RXp_MATCH_COPIED(rx))
+        owned(s, rx->subbeg);
+    if (!rx->mother_re && rx->engine == &PL_core_reg_engine) {
+        const regexp_internal *ri = RXi_GET(rx);
+        if (!ri)
+            return;
+        owned(s, ri);
+        if (ri->code_blocks) {
+            owned(s, ri->code_blocks);
+            owned(s, ri->code_blocks->cb);
+        }
+        if (ri->data) {
+            U32 i;
+            owned(s, ri->data);
+            owned(s, ri->data->what);
+            for (i = 0; i < ri->data->count; i++)
+                if (ri->data->what[i] == 'f') /* a regnode_ssc of its own */
+                    owned(s, ri->data->data[i]);
+        }
+    }
+}
+
+/* What hv_undef and sv_clear free: the bucket array; for a hash with the
+ * aux struct (an iterator, a stash), its array of names and its MRO data;
+ * for a hash that does not share its keys, each key. (A shared key is the
+ * string table's, which hands it out by reference count: no SV owns it.) */
+static void
+hash_buffers(pTHX_ OwnerSearch *s, const HV *hv)
+{
+    owned(s, HvARRAY(hv));
+    if (SvOOK(hv)) {
+        const struct xpvhv_aux *aux = HvAUX(hv);
+        if (aux->xhv_name_count)
+            owned(s, aux->xhv_name_u.xhvnameu_names);
+        owned(s, aux->xhv_mro_meta);
+    }
+    if (!HvSHAREKEYS(hv) && hv != PL_strtab && HvARRAY(hv)) {
+        STRLEN i;
+        for (i = 0; i <= HvMAX(hv); i++) {
+            const HE *he;
+            for (he = HvARRAY(hv)[i]; he; he = HeNEXT(he))
+                if (HeKLEN(he) != HEf_SVKEY)
+                    owned(s, HeKEY_hek(he));
+        }
+    }
+}
+
+/* What cv_undef frees: a file name of its own (CvDYNFILE), and for a Perl
+ * sub its pad list: the list, its array and its pad name list with each
+ * name. (The pads are AVs; the ops are in slabs perl allocates unlogged.)
+ * A closure shares its name list with its prototype, by reference count. */
+static void
+code_buffers(OwnerSearch *s, const CV *cv)
+{
+    const PADLIST *padlist;
+    if (CvDYNFILE(cv))
+        owned(s, CvFILE(cv));
+    if (CvISXSUB(cv) || !(padlist = CvPADLIST(cv)))
+        return;
+    owned(s, padlist);
+    owned(s, PadlistARRAY(padlist));
+    if (PadlistARRAY(padlist)) {
+        const PADNAMELIST *names = PadlistNAMES(padlist);
+        SSize_t i;
+        if (!names)
+            return;
+        owned(s, names);
+        owned(s, PadnamelistARRAY(names));
+        for (i = 0; i <= PadnamelistMAX(names); i++)
+            owned(s, PadnamelistARRAY(names)[i]);
+    }
+}
+
+/* The layers of a handle, each a struct perlio.c Newx'es (not the slot
+ * of perl's handle table it hangs from), and the buffer of each layer that
+ * perlio.c buffers (:perlio, :crlf): the 8 KiB Newx'ed on first use of
+ * STDOUT belongs to STDOUT. */
+static void
+io_layer_buffers(OwnerSearch *s, PerlIO *f)
+{
+    const PerlIOl *layer;
+    for (layer = f ? *f : NULL; layer; layer = layer->next) {
+        owned(s, layer);
+        if (layer->tab && layer->tab->Get_base == PerlIOBuf_get_base
+            && layer->tab->size >= (Size_t)sizeof(PerlIOBuf)) {
+            const PerlIOBuf *b = (const PerlIOBuf *)layer;
+            if (b->buf != (const STDCHAR *)&b->oneword)
+                owned(s, b->buf);
+        }
+    }
+}
+
+/* The C buffers a live SV keeps its value in: what Newx/Renew (or perl's
+ * realloc) allocated for it, and freeing the SV frees (sv_clear and the
+ * type's own free: pregfree2, cv_undef, hv_undef, gp_free, io_close).
+ * A buffer shared by reference count (a closure's pad names, the GP of
+ * aliased globs, a copy-on-write string) belongs to each SV holding a
+ * count; a shared hash key belongs to none. */
+static void
+body_buffers(pTHX_ OwnerSearch *s, const SV *sv)
+{
+    const svtype type = SvTYPE(sv);
+    if (type >= SVt_PVMG)
+        magic_buffers(s, sv);
+    switch (type) {
     case SVt_PV:
+    case SVt_INVLIST:
     case SVt_PVIV:
     case SVt_PVNV:
     case SVt_PVMG:
-    case SVt_PVLV:
-        if (!SvROK(sv) && SvPVX_const(sv) && SvLEN(sv)) {
-            STRLEN offset = 0;
-            if (SvOOK(sv))
-                SvOOK_offset(sv, offset);
-            out[n++] = PTR2UV(SvPVX_const(sv)) - offset;
-        }
+        pv_buffer(s, sv);
         break;
-    case SVt_REGEXP: {
-        const struct regexp *rx = ReANY((const REGEXP *)sv);
-        out[n++] = PTR2UV(rx->offs);
-        if (RXp_MATCH_COPIED(rx))
-            out[n++] = PTR2UV(rx->subbeg);
+    case SVt_REGEXP:
+        regexp_buffers(s, sv);
+        pv_buffer(s, sv);
+        break;
+    case SVt_PVLV:
+        if (isREGEXP(sv)) {
+            /* SvLEN holds the regexp body; the string is the body's if
+             * its length is not zero (what sv_clear frees). */
+            regexp_buffers(s, sv);
+            if (ReANY((const REGEXP *)sv)->xpv_len_u.xpvlenu_len)
+                owned(s, SvPVX_const(sv));
+        }
+        else if (isGV_with_GP(sv))
+            owned(s, GvGP((const GV *)sv));
+        else
+            pv_buffer(s, sv);
+        break;
+    case SVt_PVGV:
+        if (isGV_with_GP(sv))
+            owned(s, GvGP((const GV *)sv));
+        else
+            pv_buffer(s, sv);
+        break;
+    case SVt_PVAV:
+        owned(s, AvALLOC((const AV *)sv));
+        break;
+    case SVt_PVHV:
+        hash_buffers(aTHX_ s, (const HV *)sv);
+        break;
+    case SVt_PVCV:
+    case SVt_PVFM:
+        code_buffers(s, (const CV *)sv);
+        pv_buffer(s, sv); /* the prototype */
+        break;
+    case SVt_PVIO: {
+        const IO *io = (const IO *)sv;
+        io_layer_buffers(s, IoIFP(io));
+        if (IoOFP(io) != IoIFP(io))
+            io_layer_buffers(s, IoOFP(io));
+        owned(s, IoTOP_NAME(io));
+        owned(s, IoFMT_NAME(io));
+        owned(s, IoBOTTOM_NAME(io));
         break;
     }
-    case SVt_PVIO:
-        n += io_buffers(aTHX_ IoIFP((const IO *)sv), out + n, 2);
-        if (IoOFP((const IO *)sv) != IoIFP((const IO *)sv))
-            n += io_buffers(aTHX_ IoOFP((const IO *)sv), out + n, 2);
-        break;
     default:
         break;
     }
-    return n;
 }
 
 int
@@ -312,22 +475,19 @@ void
 buffer_owners(pTHX_ const UV *sorted, size_t n, UV *owners)
 {
     SV *sva;
+    OwnerSearch search;
     memset(owners, 0, n * sizeof(UV));
+    search.sorted = sorted;
+    search.n = n;
+    search.owners = owners;
     for (sva = PL_sv_arenaroot; n && sva; sva = MUTABLE_SV(SvANY(sva))) {
         const SV *const svend = &sva[SvREFCNT(sva)];
         const SV *sv;
         for (sv = sva + 1; sv < svend; ++sv) {
-            UV buffers[MAX_BODY_BUFFERS];
-            size_t j, nbuf;
             if (SvTYPE(sv) == (svtype)SVTYPEMASK || !SvREFCNT(sv))
                 continue;
-            nbuf = body_buffers(aTHX_ sv, buffers);
-            for (j = 0; j < nbuf; j++) {
-                const UV *hit;
-                if (buffers[j]
-                    && (hit = (const UV *)bsearch(&buffers[j], sorted, n, sizeof(UV), compare_uv)))
-                    owners[hit - sorted] = PTR2UV(sv);
-            }
+            search.owner = PTR2UV(sv);
+            body_buffers(aTHX_ &search, sv);
         }
     }
 }

@@ -135,9 +135,82 @@ first allocation's iteration, so growing something made before the block
 is not a leak of the block; something made in the block and kept on
 purpose (a cache entry, a global) is.
 
+A C buffer goes with the SV that owns it: the memory perl allocated for an
+SV's value and frees with it (a string, an array's elements, a hash's
+buckets, magic, a sub's pad list, a regexp's compiled program, capture
+offsets and literal substrings, a handle's layers and I/O buffer). So:
+
+=over 4
+
+=item *
+
+a buffer of a B<leaked> SV is a leak of its own, as L<Devel::MemTrace>'s
+report counts it: a leaked self-referencing hash with one key is three SVs
+(the HASH, the REF in it and the value) and one C buffer (the bucket
+array), four leaks; a leaked C<qr//> copy is the REGEXP and its capture
+offsets and literal substrings;
+
+=item *
+
+a buffer of a live SV that is B<not> a leak of the block (a variable made
+before it, or a C<my> variable out of scope, see below) is that
+variable's storage, kept for its next use, and not a leak;
+
+=item *
+
+a buffer that no live SV owns (an XS module's C<Newx> it forgot, a shared
+hash key kept by a leaked hash) is a leak.
+
+=back
+
+With C<SV_ONLY>, the count is the leaked SVs alone, as Test::LeakTrace
+counts. Every leaked buffer's details (see L</leaked_info>) name its owner.
+
 Recording is off outside the blocks under test (the rest of the test file
 runs at full speed), unless Devel::MemTrace was loaded before
 Test::MemTrace: then its recording state is left as it is.
+
+=head2 How the block runs
+
+The block is a sub (the functions have C<&> prototypes), and each
+function runs it exactly as many times as it says (L</leaked_info> once,
+L</leaks_cmp_ok> three times, L</no_growth_ok> C<WARMUP + RUNS> times),
+in void context, each measured run in a recorder iteration of its own,
+however the block leaves:
+
+=over 4
+
+=item *
+
+C<return>, anywhere in the block, ends the run, as in any sub.
+
+=item *
+
+C<die> ends the run and the call: the recorder is put back as it was and
+the exception propagates unchanged, with no result.
+
+=item *
+
+Loop control for a loop outside the block (C<next>, C<last>, C<redo>,
+with or without a label, such as the loop the test is written in) and
+C<goto> a label outside the block end the run there, as a C<return>
+would; the function then does its remaining runs and gives its result as
+for any other block, so a block that grows fails L</no_growth_ok> whether
+it ends with C<next> or not. No loop outside the block is reached: the
+block cannot leave the function's own runs. The function warns once per
+call, in the category C<exiting>, at the line that called it:
+
+    Test::MemTrace::no_growth_ok: the block was left by "next" in all 6 runs: each such run ended there, as at a return; no loop outside the block is reached from it at t/cache.t line 12.
+
+(perl also warns C<Exiting subroutine via next> at the line of the
+C<next>, as for any sub it leaves by loop control, and, for a label
+outside the block, C<Exiting pseudo-block via next>: the pseudo-block is
+where Test::MemTrace stops it.) A label that names no loop at all is taken
+the same way (outside Test::MemTrace, perl would die C<Label not found>).
+C<no warnings 'exiting'> silences both. Loop control for a loop inside the
+block works as usual.
+
+=back
 
 =head1 FUNCTIONS
 
@@ -263,35 +336,46 @@ sub _close_iteration {
 
 # Runs $block $warmup times in one iteration, then $runs times in one
 # iteration each, then $flush times in one more, recording; returns the
-# first and last measured iteration. Each call of the block is a statement
-# of its own, and the next statement frees its temporaries before the
-# iteration is closed.
+# first and last measured iteration. Each run of the block is a statement
+# of its own (see _run_once), and the next statement frees its temporaries
+# before the iteration is closed. Warns once if runs of the block left it
+# by loop control or goto (see _run_once, and "How the block runs" in the POD).
 our $Measuring = 0;    # true while a block is under test (they do not nest)
 
 sub _measure {
-    my ($block, $warmup, $runs, $flush) = @_;
+    my ($function, $block, $warmup, $runs, $flush) = @_;
     Carp::croak('Test::MemTrace: a block under test cannot itself run a'
         . ' Test::MemTrace check (they do not nest)') if $Measuring;
     local $Measuring = 1;
     my $state_before = Devel::MemTrace::_state();    # off, paused, recording
     Devel::MemTrace::_enable();
-    my ($first, $ok, $error);
+    my ($first, $ok, $error, %left, @left_order);
+    my $run = sub {
+        my $how = _run_once($block);
+        return unless length $how;
+        # Test::MemTrace's own bookkeeping: not the block's, not recorded.
+        Devel::MemTrace::_pause();
+        push @left_order, $how unless $left{$how}++;
+        Devel::MemTrace::_enable();
+        return;
+    };
     {
         local $@;
         local $SIG{__DIE__} = 'DEFAULT';
         $ok = eval {
+            _run_once(\&_nothing);    # perl's sort stack, once, before recording counts
             _close_iteration();    # what ran before is not the block's
-            for (1 .. $warmup) {
-                $block->();
+            for my $i (1 .. $warmup) {
+                $run->();
             }
             $first = _close_iteration() + 1;
-            for (1 .. $runs) {
-                $block->();
+            for my $i (1 .. $runs) {
+                $run->();
                 _close_iteration();
             }
             if ($flush) {
-                for (1 .. $flush) {
-                    $block->();
+                for my $i (1 .. $flush) {
+                    $run->();
                 }
                 _close_iteration();
             }
@@ -302,12 +386,86 @@ sub _measure {
     if    ($state_before eq 'off')    { Devel::MemTrace::_disable() }
     elsif ($state_before eq 'paused') { Devel::MemTrace::_pause() }
     die $error unless $ok;
+    if (@left_order) {
+        my $total = $warmup + $runs + $flush;
+        warnings::warnif(exiting => "Test::MemTrace::$function: " . _left_text($total, \%left, @left_order));
+    }
     return ($first, $first + $runs - 1);
+}
+
+sub _nothing { return }
+
+# The warning's text: how the block was left, in how many of its runs.
+sub _left_text {
+    my ($total, $left, @order) = @_;
+    if ($total == 1) {
+        return qq{the block was left by "$order[0]": its run ended there, as at a return;}
+          . ' no loop outside the block is reached from it';
+    }
+    my @how = map {
+        sprintf '"%s" in %s', $_, $left->{$_} == $total ? "all $total runs" : "$left->{$_} of $total runs"
+    } @order;
+    return 'the block was left by ' . join(', ', @how)
+      . ': each such run ended there, as at a return; no loop outside the block is reached from it';
+}
+
+# perl's messages when loop control or goto looks for its target outside
+# the sort block of _run_once.
+my $LABEL_NOT_FOUND = qr/\ALabel not found for "((?:next|last|redo) [^"\n]*)" at .* line \d+\.\n\z/s;
+my $GOTO_OUT        = qr/\ACan't "goto" out of a pseudo block at .* line \d+\.\n\z/s;
+
+# Runs $block once, in void context. Returns '' if it returned, or how it
+# left otherwise: "next", "last" or "redo", "next LABEL" (and so on) for a
+# loop outside it, or "goto" to a label outside it; an exception from the
+# block propagates unchanged.
+#
+# The block is a sub: `return` ends it. Loop control in it looks for its
+# loop in the callers (perl warns "Exiting subroutine via next"), which
+# would be Test::MemTrace's own loops: the block would run fewer times, or
+# not at all, and the runs and the recorder's iterations would no longer
+# line up. So the block runs in a bare block, which is the loop that
+# `next`, `last` and `redo` find; and that inside a sort block, which perl
+# runs on a stack of its own that loop control and goto cannot leave (perl
+# dies "Label not found for ..." or "Can't \"goto\" out of a pseudo
+# block", caught here).
+sub _run_once {
+    my ($block) = @_;
+    my $left;
+    my $ok = eval {
+        my $count = () = sort {
+            my $entered = 0;
+            {
+                if ($entered++) {    # redo starts the bare block again
+                    $left = 'redo';
+                    last;
+                }
+                $block->();
+                $left = '';
+            }
+            continue {
+                $left = 'next' unless defined $left;
+            }
+            $left = 'last' unless defined $left;
+            0;
+        } 0, 1;
+        1;
+    };
+    return $left if $ok;
+    my $error = $@;
+    Devel::MemTrace::_pause();    # matching is Test::MemTrace's work, not the block's
+    my $how = ref $error                  ? undef
+      : $error =~ $LABEL_NOT_FOUND ? $1
+      : $error =~ $GOTO_OUT        ? 'goto'
+      :                              undef;
+    Devel::MemTrace::_enable();
+    return $how if defined $how;
+    die $error;
 }
 
 # The leaks made in iterations $first..$last (closed), as
 # Devel::MemTrace::leaks returns them, SVs first; what is not a leak of its
-# own is left out (see _without_parts_of_others).
+# own is left out (see _without_parts_of_others). Each C buffer gets an
+# `owner`: the leaked SV it belongs to, or undef.
 sub _leaks_of {
     my ($first, $last, $settings) = @_;
     my $leaks = Devel::MemTrace::_leaks($first - 1, 0);
@@ -316,15 +474,19 @@ sub _leaks_of {
     } @$leaks);
 }
 
-# Two kinds of live allocation are not leaks of their own, as
-# Test::LeakTrace counts:
+# What the block made and is still live, but is part of something that is
+# not a leak, as Test::LeakTrace counts:
 #  - a `my` variable out of scope (SvPADSTALE): the fresh SV perl puts in a
 #    sub's pad when the old one is still referenced (a closure, a returned
 #    \@array), waiting for the next call;
-#  - a C buffer that holds a live SV's value (its string, array, hash
-#    buckets, a regexp's captures, a handle's I/O buffer): part of that SV,
-#    counted with it if it leaked, and the variable's storage, kept for its
-#    next use, if not.
+#  - a C buffer of a live SV that is not itself a leak of the block (the
+#    string, elements, buckets, magic, pad or I/O buffer of a variable made
+#    before it, or of a pad-stale one): that variable's storage, kept for
+#    its next use.
+# One rule for every C buffer: it goes with the SV that owns it (arena.c's
+# body_buffers says which). A buffer of a leaked SV is a leak of its own,
+# as Devel::MemTrace's report counts it (a leaked hash is the HASH and its
+# bucket array); a buffer no live SV owns is a leak too.
 sub _without_parts_of_others {
     my @leaks = @_;
     my @sv = grep { $_->{kind} eq 'sv' } @leaks;
@@ -333,14 +495,20 @@ sub _without_parts_of_others {
         my $states = Devel::MemTrace::_sv_states([ map { $_->{address} } @sv ]);
         $stale{ $sv[$_]{address} } = 1 for grep { $states->[$_] == 2 } 0 .. $#sv;
     }
+    my %leaked_sv = map { $_->{address} => 1 } grep { !$stale{ $_->{address} } } @sv;
     my @mem = grep { $_->{kind} eq 'mem' } @leaks;
-    my %owned;
+    my %not_a_leak;
     if (@mem) {
         my $owners = Devel::MemTrace::_buffer_owners([ map { $_->{address} } @mem ]);
-        $owned{ $mem[$_]{address} } = 1 for grep { $owners->[$_] } 0 .. $#mem;
+        for my $i (0 .. $#mem) {
+            my $owner = $owners->[$i] || undef;
+            $mem[$i]{owner} = $owner;
+            $not_a_leak{ $mem[$i]{address} } = 1 if $owner && !$leaked_sv{$owner};
+        }
     }
-    return grep { $_->{kind} eq 'sv' ? !$stale{ $_->{address} } : !$owned{ $_->{address} } }
-      @leaks;
+    return grep {
+        $_->{kind} eq 'sv' ? !$stale{ $_->{address} } : !$not_a_leak{ $_->{address} }
+    } @leaks;
 }
 
 sub _counted {
@@ -371,7 +539,7 @@ sub _single_run_leaks {
     _check_block($function, $block);
     _require_recorder($function);
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $warmup, 1, 0);
+    my ($first, $last) = _measure($function, $block, $warmup, 1, 0);
     return _leaks_of($first, $last, $settings);
 }
 
@@ -385,7 +553,10 @@ SV (undef for C memory, which has none) and C<$file>, C<$line> the Perl
 statement that made it. A fourth element, beyond Test::LeakTrace, is a
 hashref with all that is known: C<kind> (C<sv> or C<mem>), C<type> (the SV
 type now, or the C type of the C<Newx>), C<size>, C<sub>, C<c_file>,
-C<c_line>, C<c_func>, C<address>, C<iteration>.
+C<c_line>, C<c_func>, C<address>, C<iteration>, and for C memory
+C<owner>: the address of the leaked SV whose value the buffer holds (one
+of the other entries), or undef when no live SV owns it (see L</What is a
+leak>).
 
 =cut
 
@@ -544,7 +715,7 @@ sub _leaks_cmp {
     # measured run only kept until the next call (the last response, a
     # regexp's capture buffer): what is still live after it leaked.
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, 1, 1, 1);
+    my ($first, $last) = _measure($function, $block, 1, 1, 1);
     my @leaks = _leaks_of($first, $last, $settings);
     my $got = @leaks;
 
@@ -644,9 +815,9 @@ sub growth_info(&) {
 sub _growth {
     my ($function, $block) = @_;
     my $settings = _settings($function);
-    my ($first, $last) = _measure($block, $settings->{warmup}, $settings->{runs}, 0);
+    my ($first, $last) = _measure($function, $block, $settings->{warmup}, $settings->{runs}, 0);
     my @growing;
-    for my $site (_merge_string_evals(Devel::MemTrace::_leak_sites($first - 1, 0))) {
+    for my $site (@{ Devel::MemTrace::_leak_sites($first - 1, 0) }) {
         next if $settings->{sv_only} && $site->{kind} ne 'sv';
         next if $site->{kind} eq 'sv' && ($site->{type} // '') eq 'OTHER_THREAD';
         my @runs = map { $_ // 0 } @{ $site->{per_iteration} }[ 0 .. $last - $first ];
@@ -657,40 +828,6 @@ sub _growth {
         push @growing, $site;
     }
     return (\@growing, $settings);
-}
-
-# Each run of a string eval compiles a new "(eval N)": the same line of it
-# is one site for growth, whatever N is.
-sub _merge_string_evals {
-    my ($sites) = @_;
-    my (%merged, @order);
-    for my $site (@$sites) {
-        my $file = $site->{file} // '';
-        if ($file !~ /\A\(eval \d+\)/) {
-            push @order, $site;
-            next;
-        }
-        (my $any_eval = $file) =~ s/\A\(eval \d+\)/(eval)/;
-        my $key = join "\0", map { $_ // '' } $site->{kind}, $any_eval,
-          @{$site}{qw(line sub c_file c_line c_func)};
-        my $into = $merged{$key};
-        unless ($into) {
-            $merged{$key} = { %$site, file => $any_eval, types => { %{ $site->{types} } },
-                              per_iteration => [ @{ $site->{per_iteration} } ] };
-            push @order, $merged{$key};
-            next;
-        }
-        $into->{count} += $site->{count};
-        $into->{bytes} += $site->{bytes};
-        $into->{types}{$_} += $site->{types}{$_} for keys %{ $site->{types} };
-        $into->{per_iteration}[$_] += $site->{per_iteration}[$_]
-          for 0 .. $#{ $site->{per_iteration} };
-    }
-    for my $site (values %merged) {
-        my $types = $site->{types};
-        ($site->{type}) = sort { $types->{$b} <=> $types->{$a} || $a cmp $b } keys %$types;
-    }
-    return @order;
 }
 
 # ---------------------------------------------------------------------------
@@ -804,7 +941,7 @@ sub _source_line {
     return undef unless defined $file && length $file && $line;
     my $lines = $Source{$file} ||= do {
         my @lines;
-        if ($file !~ /\A\(eval \d+\)/ && -f $file && open my $fh, '<', $file) {
+        if ($file !~ /\A\(eval[ )]/ && -f $file && open my $fh, '<', $file) {
             @lines = <$fh>;
             close $fh;
         }
@@ -882,9 +1019,10 @@ What leaked is what was made and is still live, not the change in the
 number of live SVs; C<leaks_cmp_ok> runs the block a third time so that
 what one run replaces of the previous one's is not counted (see
 L</leaks_cmp_ok>). As in Test::LeakTrace, a C<my> variable out of scope
-(C<SvPADSTALE>) is not a leak; nor is a C buffer that holds a live SV's
-value (a leaked hash's bucket array is part of the hash, a variable's kept
-string buffer is the variable's).
+(C<SvPADSTALE>) is not a leak; nor is a C buffer of a live SV that is not
+a leak (a variable's kept string buffer is the variable's). A C buffer of
+a leaked SV is a leak, as Devel::MemTrace's report counts it (a leaked
+hash's bucket array), unless C<SV_ONLY>: see L</What is a leak>.
 
 =item *
 
@@ -908,6 +1046,12 @@ memory, and the mode C<-sites> groups leaks by site.
 =item *
 
 On a perl without the recorder the assertions skip; they never pass.
+
+=item *
+
+Loop control or C<goto> out of the block ends that run and never leaves
+the function (see L</How the block runs>); each function runs the block
+exactly as often as it says.
 
 =back
 

@@ -31,7 +31,10 @@ STDERR: SVs and C memory (C<Newx>/C<Renew>), each with the Perl line and
 the C site that made it. What the C<END> blocks themselves allocate is not
 reported; what they free is not reported either. A C buffer that holds the
 value of a variable made before the run started (a global array's
-elements) is that variable's, and is not reported; the SVs in it are.
+elements) is that variable's, and is not reported; the SVs in it are. A
+C buffer of an SV made during the run is reported with that SV (a hash
+made during the run and still live is the HASH and its bucket array), as
+L<Test::MemTrace/What is a leak> says.
 
 That is Test::LeakTrace::Script's notion of a leak: at the end of a run it
 includes what the program keeps in globals on purpose. For leaks that grow
