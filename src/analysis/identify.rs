@@ -97,9 +97,14 @@ pub fn identify(heap: &Heap, rule: LeakRule, address: u64) -> Identity {
     });
     let mut text = format!("{}: {}", hex(address), describe(&info));
     if let Some(owner) = &owner {
+        // (an owner never recorded has no type: "an SV")
+        let owner_type = match owner.type_name.as_str() {
+            "" => "an",
+            name => name,
+        };
         text.push_str(&format!(
-            "; the buffer of {} SV {}",
-            owner.type_name, owner.address
+            "; the buffer of {owner_type} SV {}",
+            owner.address
         ));
         if !owner.file.is_empty() {
             text.push_str(&format!(
