@@ -15,6 +15,7 @@
 
 pub mod aggregator;
 pub mod event;
+mod fork;
 pub mod history;
 pub mod live;
 mod local;
@@ -93,6 +94,7 @@ pub fn set_site_source(source: &'static SiteSource) {
 /// Start (or resume) recording.
 pub fn enable() {
     NURSERIES.get_or_init(membarrier::register);
+    fork::install_handlers();
     MODE.store(MODE_ON, Ordering::SeqCst);
 }
 
