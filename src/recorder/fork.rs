@@ -32,7 +32,7 @@ use std::sync::{Arc, MutexGuard, Once};
 use super::event::Event;
 use super::ring::Ring;
 use super::sites::PerlSites;
-use super::{lock, Aggregator, AGGREGATOR, LOCAL, PERL_SITES, RINGS, STRAYS};
+use super::{lock, own_ring, Aggregator, AGGREGATOR, PERL_SITES, RINGS, STRAYS};
 
 /// The recorder's locks, held from `prepare` until `parent` or `child`.
 /// Released in field order: the reverse of the order they were taken in.
@@ -62,15 +62,6 @@ pub(crate) fn install_handlers() {
         // Only ENOMEM is possible: then fork stays as unsafe as it was.
         let _ = failed;
     });
-}
-
-/// This thread's ring, if it has recorded.
-fn own_ring() -> *const Ring {
-    LOCAL
-        .try_with(|local| local.ring_if_registered().map(|r| r as *const Ring))
-        .ok()
-        .flatten()
-        .unwrap_or(std::ptr::null())
 }
 
 extern "C" fn prepare() {

@@ -66,6 +66,11 @@ pub struct CurrentCop {
     pub file_key: usize,
     pub sub_key: usize,
     pub line: u32,
+    /// The thread is inside an interpreter that runs no Perl code of its
+    /// own (threads::shared's, which a thread enters for a moment to change
+    /// a shared variable); the other fields say nothing. The statement that
+    /// runs is the one this thread was at before: its last Perl site.
+    pub runs_no_code: bool,
 }
 
 /// Per-thread scratch space a [`SiteSource`] may keep state in (it starts
@@ -582,6 +587,7 @@ fn probe(local: &Local, old: usize) -> PerlSiteId {
     if old == 0 {
         let site = local.memoized_perl_site();
         if site != 0 {
+            local.last_site.set(site);
             return site;
         }
     }
@@ -1056,6 +1062,26 @@ pub fn reset_for_tests() {
 pub fn cancelled_in_nurseries() -> u64 {
     CANCELLED_IN_FORGOTTEN_RINGS.load(Ordering::Relaxed)
         + lock(&RINGS).iter().map(|r| r.cancelled()).sum::<u64>()
+}
+
+/// Whether no other thread records: every other thread that ever did has
+/// exited (ithreads that were joined or have finished). An interpreter's
+/// SVs that only its own thread changes (threads::shared's, changed by
+/// whichever thread takes its lock) can then be read.
+pub fn no_other_thread_records() -> bool {
+    let own = own_ring();
+    lock(&RINGS)
+        .iter()
+        .all(|ring| ring.is_orphaned() || std::ptr::eq(&**ring, own))
+}
+
+/// This thread's ring, if it has recorded (else null).
+fn own_ring() -> *const Ring {
+    LOCAL
+        .try_with(|local| local.ring_if_registered().map(|r| r as *const Ring))
+        .ok()
+        .flatten()
+        .unwrap_or(std::ptr::null())
 }
 
 /// The ring numbers of the threads registered now (tests).
