@@ -45,6 +45,9 @@ pub(crate) struct Local {
     probe_scratch: UnsafeCell<ProbeScratch>,
     /// The last lookup: consecutive events mostly come from one statement.
     last_probe: Cell<(CurrentCop, PerlSiteId)>,
+    /// The Perl site of this thread's latest event that had one (see
+    /// `CurrentCop::runs_no_code`).
+    pub last_site: Cell<PerlSiteId>,
     /// Where perl was at the full probes of the last few statements, for a
     /// check that skips the site source while perl is there again (see
     /// `probe_memo`).
@@ -75,9 +78,11 @@ impl Local {
                     file_key: 0,
                     sub_key: 0,
                     line: 0,
+                    runs_no_code: false,
                 },
                 0,
             )),
+            last_site: Cell::new(0),
             probe_memo: UnsafeCell::new(None),
             published: UnsafeCell::new(None),
             fast_nursery: Cell::new(std::ptr::null_mut()),
@@ -206,6 +211,9 @@ impl Local {
     pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
         // SAFETY: only this thread touches its scratch, never re-entrantly.
         let current = (source.current)(old, unsafe { &mut *self.probe_scratch.get() });
+        if current.runs_no_code {
+            return self.last_site.get();
+        }
         if current.cop == 0 {
             return 0;
         }
@@ -219,6 +227,9 @@ impl Local {
             }
             site
         };
+        if site != 0 {
+            self.last_site.set(site);
+        }
         if site != 0 && old == 0 {
             // SAFETY: as above.
             let memo = unsafe { &mut *self.probe_memo.get() };

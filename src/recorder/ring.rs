@@ -291,6 +291,17 @@ impl Ring {
         self.nursery_state.load(Ordering::Acquire) == NURSERY_OWNED
     }
 
+    /// In a child of `fork`, for the ring of a thread that did not fork (it
+    /// does not exist there): what it published before the fork is drained
+    /// as usual, and then the ring is forgotten. An event it was writing is
+    /// lost (it never happened in the child), so it is in flight no more,
+    /// nor inside a hook section: nobody must wait for it.
+    pub fn abandon_after_fork(&self) {
+        self.in_flight.store(false, Ordering::Release);
+        self.in_hook.store(false, Ordering::Release);
+        self.mark_orphaned();
+    }
+
     pub fn mark_orphaned(&self) {
         self.orphaned.store(true, Ordering::Release);
     }

@@ -270,7 +270,14 @@ impl Records for LiveRecords<'_> {
             return vec![None; leaks.len()];
         };
         let holder_of_sv = |sv: usize| match self.svs.state(sv) {
-            SvState::Live { .. } => index.holder_of(sv),
+            SvState::Live { .. } if self.svs.is_own(sv) => index.holder_of(sv),
+            // Read, but in threads::shared's interpreter, whose references
+            // the walk of this one does not see.
+            SvState::Live { .. } => {
+                Holder::new(sv as u64, holder_kind::OTHER_THREAD, String::new(), 0, 0, 0).with_text(
+                    "threads::shared's interpreter (a shared variable), which is not walked",
+                )
+            }
             SvState::OtherThread => {
                 Holder::new(sv as u64, holder_kind::OTHER_THREAD, String::new(), 0, 0, 0)
             }

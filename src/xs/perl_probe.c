@@ -61,7 +61,9 @@ perl_is_at(const COP **cop, const PERL_SI **si)
         return 0;
 #endif
 #ifdef USE_ITHREADS
-    if (PL_ptr_table)
+    /* Not while an interpreter is being cloned, nor inside threads::shared's
+     * (see site_probe.c: its statement is not where perl is). */
+    if (PL_ptr_table || PL_phase == PERL_PHASE_CONSTRUCT)
         return 0;
 #endif
     *cop = PL_curcop;

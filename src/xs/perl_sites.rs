@@ -2,6 +2,7 @@
 
 use super::ffi::{
     memtrace_shim_current_cop, memtrace_shim_describe_cop, MtCopText, MtCurrentCop, MtWalkMemo,
+    MT_RUNS_NO_CODE,
 };
 use crate::recorder::{self, CurrentCop, PerlSiteId, ProbeScratch, SiteSource};
 
@@ -15,14 +16,19 @@ fn current(realloc_old: usize, scratch: &mut ProbeScratch) -> CurrentCop {
     // SAFETY: reads perl's interpreter state; no allocation, no callbacks.
     // `memo` points into this thread's scratch, big and aligned enough
     // (checked above); all-zero bytes are a valid, empty memo.
-    if unsafe { memtrace_shim_current_cop(realloc_old, memo, &mut cop) } == 0 {
-        return CurrentCop::default();
-    }
-    CurrentCop {
-        cop: cop.cop,
-        file_key: cop.file_key,
-        sub_key: cop.cv,
-        line: cop.line,
+    match unsafe { memtrace_shim_current_cop(realloc_old, memo, &mut cop) } {
+        0 => CurrentCop::default(),
+        found if found == MT_RUNS_NO_CODE as i32 => CurrentCop {
+            runs_no_code: true,
+            ..CurrentCop::default()
+        },
+        _ => CurrentCop {
+            cop: cop.cop,
+            file_key: cop.file_key,
+            sub_key: cop.cv,
+            line: cop.line,
+            runs_no_code: false,
+        },
     }
 }
 

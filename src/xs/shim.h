@@ -50,10 +50,13 @@ typedef struct {
     uintptr_t cv;
 } MtWalkMemo;
 
-/* Fill *out with where perl is. 0 if no perl code is running, or if it
- * cannot be read safely now: `realloc_old` is the buffer a realloc is moving
- * away from, which may be perl's own context stack. `memo` is the calling
- * thread's own. */
+/* Fill *out with where perl is and return 1. 0 if no perl code is running,
+ * or if it cannot be read safely now: `realloc_old` is the buffer a realloc
+ * is moving away from, which may be perl's own context stack. `memo` is the
+ * calling thread's own. MT_RUNS_NO_CODE (*out untouched) while the thread
+ * is inside an interpreter that runs no Perl code, threads::shared's: the
+ * statement running is the one the thread was at before it went in. */
+#define MT_RUNS_NO_CODE 2
 int memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out);
 /* Resolve what current_cop returned to text. 0 if it cannot be read safely
  * now (`realloc_old` may be a stash's name table). */
@@ -80,6 +83,10 @@ int memtrace_shim_buffer_owners(const uintptr_t *sorted, size_t n, uintptr_t *ow
  * perl, an SV head outside these belongs to another ithread's interpreter,
  * which may free it (and its arena) at any moment: never read it. */
 size_t memtrace_shim_sv_arenas(MtArena *out, size_t cap);
+
+/* The same for threads::shared's interpreter (0 arenas if none was seen).
+ * Only while no other thread runs: another may be adding an arena. */
+size_t memtrace_shim_shared_sv_arenas(MtArena *out, size_t cap);
 
 /* ---- who holds an SV (holders.c) ------------------------------------------ */
 

@@ -42,6 +42,55 @@ running_sub(pTHX_ uintptr_t realloc_old, int *unsafe)
     return NULL;
 }
 
+#ifdef USE_ITHREADS
+/* threads::shared keeps the shared variables in an interpreter of its own,
+ * which never runs Perl code: it stays in its construction phase. A thread
+ * that changes a shared variable switches into it (PERL_SET_CONTEXT) for
+ * the moment, under threads::shared's lock, so its PL_curcop says nothing
+ * of the program. The statement that made the change is the one the thread
+ * was running when it switched: the recorder takes that thread's last Perl
+ * site (MT_RUNS_NO_CODE). */
+static PerlInterpreter *shared_space;
+
+static int
+runs_no_code(pTHX)
+{
+    if (PL_phase != PERL_PHASE_CONSTRUCT)
+        return 0;
+    if (!__atomic_load_n(&shared_space, __ATOMIC_RELAXED)) {
+        PerlInterpreter *none = NULL;
+        __atomic_compare_exchange_n(&shared_space, &none, my_perl, 0, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED);
+    }
+    return 1;
+}
+
+size_t
+memtrace_shim_shared_sv_arenas(MtArena *out, size_t cap)
+{
+    PerlInterpreter *my_perl = __atomic_load_n(&shared_space, __ATOMIC_ACQUIRE);
+    const SV *sva;
+    size_t n = 0;
+    if (!my_perl)
+        return 0;
+    for (sva = PL_sv_arenaroot; sva; sva = MUTABLE_SV(SvANY(sva)), n++) {
+        if (n < cap) {
+            out[n].start = PTR2UV(sva + 1);
+            out[n].end = PTR2UV(sva + SvREFCNT(sva));
+        }
+    }
+    return n;
+}
+#else
+size_t
+memtrace_shim_shared_sv_arenas(MtArena *out, size_t cap)
+{
+    PERL_UNUSED_ARG(out);
+    PERL_UNUSED_ARG(cap);
+    return 0;
+}
+#endif
+
 int
 memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out)
 {
@@ -50,6 +99,10 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop 
     const PERL_SI *si;
     int unsafe = 0;
     const CV *cv;
+#ifdef USE_ITHREADS
+    if (runs_no_code(aTHX))
+        return MT_RUNS_NO_CODE;
+#endif
     if (!cop)
         return 0;
 #ifdef USE_ITHREADS

@@ -4,8 +4,10 @@
 use std::ffi::CStr;
 
 use super::ffi::{
-    memtrace_shim_sv_arenas, memtrace_shim_sv_head_size, memtrace_shim_sv_info, MtArena, MtSvInfo,
+    memtrace_shim_shared_sv_arenas, memtrace_shim_sv_arenas, memtrace_shim_sv_head_size,
+    memtrace_shim_sv_info, MtArena, MtSvInfo,
 };
+use crate::recorder;
 
 include!(concat!(env!("OUT_DIR"), "/sv_type_names.rs"));
 
@@ -20,39 +22,70 @@ pub fn sv_type_name(svtype: i32, is_ref: bool) -> &'static CStr {
         .map_or(c"UNKNOWN", |(_, name)| name)
 }
 
-/// Reads live SVs through the shim: only those in the calling interpreter's
-/// own SV arenas. On a threaded perl the live table also holds the SVs of
+/// Reads live SVs through the shim: those in the calling interpreter's own
+/// SV arenas and, once no other thread runs, those of threads::shared's
+/// interpreter. On a threaded perl the live table also holds the SVs of
 /// other ithreads' interpreters, which those threads may free (arena and
-/// all) while we look: they are named, never read.
+/// all) while we look, and threads::shared's, which any thread may change
+/// under its lock: while other threads run, they are named, never read.
 pub struct LiveSvs {
     /// The calling interpreter's SV arenas, sorted by start.
     arenas: Vec<MtArena>,
+    /// threads::shared's SV arenas, sorted by start: only when no other
+    /// thread records (else empty).
+    shared: Vec<MtArena>,
+}
+
+/// The arenas a shim function lists (`list(out, cap)` fills up to `cap`
+/// and says how many there are), sorted by start.
+fn arenas_of(list: unsafe extern "C" fn(*mut MtArena, usize) -> usize) -> Vec<MtArena> {
+    let mut arenas = Vec::new();
+    loop {
+        let cap = arenas.capacity();
+        // SAFETY: `arenas` has room for `cap` entries.
+        let n = unsafe { list(arenas.as_mut_ptr(), cap) };
+        if n <= cap {
+            // SAFETY: the shim initialised the first `n` entries.
+            unsafe { arenas.set_len(n) };
+            break;
+        }
+        arenas.reserve_exact(n);
+    }
+    arenas.sort_unstable_by_key(|a| a.start);
+    arenas
+}
+
+fn contains(arenas: &[MtArena], addr: usize) -> bool {
+    let i = arenas.partition_point(|a| a.start <= addr);
+    i > 0 && addr < arenas[i - 1].end
 }
 
 impl LiveSvs {
-    /// Snapshot the calling interpreter's arenas. Call it from an XSUB (the
-    /// interpreter is not running perl code meanwhile, so they stay put).
+    /// Snapshot the calling interpreter's arenas (and threads::shared's, if
+    /// no other thread runs). Call it from an XSUB (the interpreter is not
+    /// running perl code meanwhile, so they stay put).
     pub fn of_this_interpreter() -> LiveSvs {
-        let mut arenas = Vec::new();
-        loop {
-            let cap = arenas.capacity();
-            // SAFETY: `arenas` has room for `cap` entries.
-            let n = unsafe { memtrace_shim_sv_arenas(arenas.as_mut_ptr(), cap) };
-            if n <= cap {
-                // SAFETY: the shim initialised the first `n` entries.
-                unsafe { arenas.set_len(n) };
-                break;
-            }
-            arenas.reserve_exact(n);
-        }
-        arenas.sort_unstable_by_key(|a| a.start);
-        LiveSvs { arenas }
+        let arenas = arenas_of(memtrace_shim_sv_arenas);
+        // threads::shared's interpreter lives as long as the process, and
+        // with no other thread left nothing changes it while we read: the
+        // shared variables that the joined threads filled.
+        let shared = if recorder::no_other_thread_records() {
+            arenas_of(memtrace_shim_shared_sv_arenas)
+        } else {
+            Vec::new()
+        };
+        LiveSvs { arenas, shared }
     }
 
     /// Whether `addr` lies in one of this interpreter's SV arenas.
     pub fn is_own(&self, addr: usize) -> bool {
-        let i = self.arenas.partition_point(|a| a.start <= addr);
-        i > 0 && addr < self.arenas[i - 1].end
+        contains(&self.arenas, addr)
+    }
+
+    /// Whether the SV at `addr` can be read now: it is this interpreter's,
+    /// or threads::shared's while no other thread runs.
+    fn is_readable(&self, addr: usize) -> bool {
+        self.is_own(addr) || contains(&self.shared, addr)
     }
 
     /// Whether `addr` is the start of an SV head in this interpreter's
@@ -88,12 +121,13 @@ impl LiveSvs {
     }
 
     fn info(&self, addr: usize) -> Option<MtSvInfo> {
-        if !self.is_own(addr) {
+        if !self.is_readable(addr) {
             return None;
         }
         let mut info = MtSvInfo::default();
         // SAFETY: `addr` is a head in this interpreter's own arenas, which
-        // only this thread changes, and it is busy in this XSUB.
+        // only this thread changes, and it is busy in this XSUB; or in
+        // threads::shared's, and no other thread is left to change them.
         (unsafe { memtrace_shim_sv_info(addr, &mut info) } != 0).then_some(info)
     }
 }
@@ -107,7 +141,8 @@ pub enum SvState {
         is_ref: bool,
         size: u64,
     },
-    /// In another thread's interpreter: never read.
+    /// In another thread's interpreter, or threads::shared's while other
+    /// threads run: never read.
     OtherThread,
     /// An empty slot of this interpreter's arenas.
     Freed,
@@ -116,7 +151,7 @@ pub enum SvState {
 impl LiveSvs {
     /// The state of the SV at `addr`, with one look at its head.
     pub fn state(&self, addr: usize) -> SvState {
-        if !self.is_own(addr) {
+        if !self.is_readable(addr) {
             return SvState::OtherThread;
         }
         match self.info(addr) {
