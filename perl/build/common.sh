@@ -56,9 +56,9 @@ module_cache() {
     mkdir -p "$LOG_DIR" "$SRC_DIR" "$MEMTRACE_HOME/$1" "$MEMTRACE_HOME/locks"
 }
 
-# take_lock NAME WHAT: one lock (fd 8) for fetching and building NAME,
+# take_module_lock NAME WHAT: one lock (fd 8) for fetching and building NAME,
 # taken once per script run.
-take_lock() {
+take_module_lock() {
     [[ ${LOCKED:-0} == 1 ]] && return 0
     exec 8>"$MEMTRACE_HOME/locks/$1.lock"
     if ! flock -n 8; then
@@ -66,4 +66,34 @@ take_lock() {
         flock 8
     fi
     LOCKED=1
+}
+
+# xs_build_tools: make, the compiler PERL was built with (installing the
+# build packages if they are missing), PERL's headers and
+# ExtUtils::MakeMaker: what building an XS module for PERL needs (after
+# target_perl). One error line for what is missing.
+xs_build_tools() {
+    local cc_cmd=${PERL_CC%% *}
+    if ! command -v "$PERL_MAKE" >/dev/null || ! command -v "$cc_cmd" >/dev/null; then
+        say "$PERL_MAKE or $cc_cmd (the compiler $PERL was built with) is missing; installing build tools"
+        "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh"
+        command -v "$PERL_MAKE" >/dev/null || die "'$PERL_MAKE' is still not on PATH; install it to build XS modules for $PERL"
+        command -v "$cc_cmd" >/dev/null || die "'$cc_cmd' (\$Config{cc} of $PERL) is still not on PATH; install it to build XS modules for $PERL"
+    fi
+    [[ -f "$PERL_ARCHLIB/CORE/perl.h" ]] ||
+        die "$PERL has no headers ($PERL_ARCHLIB/CORE/perl.h is missing), so XS modules cannot be built for it (for Debian's perl: apt-get install libperl5.36)"
+    env -u PERL5OPT -u PERL5LIB "$PERL" -MExtUtils::MakeMaker -e1 2>/dev/null ||
+        die "$PERL has no ExtUtils::MakeMaker, so Makefile.PL cannot run (for Debian's perl: apt-get install perl)"
+}
+
+# A module build must not see the caller's module paths or options, only
+# PERL's own.
+BUILD_ENV=(env -u PERL5OPT -u PERL5LIB -u PERLLIB -u PERL_MM_OPT -u PERL_MB_OPT
+    -u PERL_LOCAL_LIB_ROOT -u PERL_CORE -u HARNESS_OPTIONS -u TEST_FILES)
+
+# step LOG WHAT CMD...: run CMD in $TREE in BUILD_ENV, all output into LOG.
+step() {
+    local log=$1 what=$2
+    shift 2
+    (cd "$TREE" && exec "${BUILD_ENV[@]}" "$@") </dev/null >"$log" 2>&1 || fail_log "$log" "$what"
 }

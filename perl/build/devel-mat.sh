@@ -189,7 +189,7 @@ fetch_source() {
 }
 
 if ! find_cached_source; then
-    take_lock devel-mat-dumper 'Devel::MAT::Dumper'
+    take_module_lock devel-mat-dumper 'Devel::MAT::Dumper'
     if ! find_cached_source; then
         if ! command -v dpkg-source >/dev/null; then
             say "dpkg-source (dpkg-dev) is missing, and apt-get source needs it"
@@ -225,32 +225,13 @@ is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
 
 is_complete && finish
 
-take_lock devel-mat-dumper 'Devel::MAT::Dumper'
+take_module_lock devel-mat-dumper 'Devel::MAT::Dumper'
 is_complete && finish
 
 # ---------------------------------------------------------------------------
 # Build tools and headers.
 
-cc_cmd=${PERL_CC%% *}
-if ! command -v "$PERL_MAKE" >/dev/null || ! command -v "$cc_cmd" >/dev/null; then
-    say "$PERL_MAKE or $cc_cmd (the compiler $PERL was built with) is missing; installing build tools"
-    "$HERE/install-deps.sh"
-    command -v "$PERL_MAKE" >/dev/null || die "'$PERL_MAKE' is still not on PATH; install it to build XS modules for $PERL"
-    command -v "$cc_cmd" >/dev/null || die "'$cc_cmd' (\$Config{cc} of $PERL) is still not on PATH; install it to build XS modules for $PERL"
-fi
-[[ -f "$PERL_ARCHLIB/CORE/perl.h" ]] ||
-    die "$PERL has no headers ($PERL_ARCHLIB/CORE/perl.h is missing), so XS modules cannot be built for it"
-env -u PERL5OPT -u PERL5LIB "$PERL" -MExtUtils::MakeMaker -e1 2>/dev/null ||
-    die "$PERL has no ExtUtils::MakeMaker, so Makefile.PL cannot run"
-
-BUILD_ENV=(env -u PERL5OPT -u PERL5LIB -u PERLLIB -u PERL_MM_OPT -u PERL_MB_OPT
-    -u PERL_LOCAL_LIB_ROOT -u PERL_CORE -u HARNESS_OPTIONS -u TEST_FILES)
-
-step() {
-    local log=$1 what=$2
-    shift 2
-    (cd "$TREE" && exec "${BUILD_ENV[@]}" "$@") </dev/null >"$log" 2>&1 || fail_log "$log" "$what"
-}
+xs_build_tools
 
 start=$SECONDS
 rm -rf "$DIR"

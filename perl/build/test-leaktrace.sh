@@ -86,7 +86,7 @@ fetch_source() {
 }
 
 if ! find_cached_source; then
-    take_lock test-leaktrace 'Test::LeakTrace'
+    take_module_lock test-leaktrace 'Test::LeakTrace'
     if ! find_cached_source; then
         if ! command -v dpkg-source >/dev/null; then
             say "dpkg-source (dpkg-dev) is missing, and apt-get source needs it"
@@ -122,38 +122,17 @@ is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
 
 is_complete && finish
 
-take_lock test-leaktrace 'Test::LeakTrace'
+take_module_lock test-leaktrace 'Test::LeakTrace'
 is_complete && finish   # someone else built it while we waited
 
 # ---------------------------------------------------------------------------
 # Build tools and headers.
 
-cc_cmd=${PERL_CC%% *}
-if ! command -v "$PERL_MAKE" >/dev/null || ! command -v "$cc_cmd" >/dev/null; then
-    say "$PERL_MAKE or $cc_cmd (the compiler $PERL was built with) is missing; installing build tools"
-    "$HERE/install-deps.sh"
-    command -v "$PERL_MAKE" >/dev/null || die "'$PERL_MAKE' is still not on PATH; install it to build XS modules for $PERL"
-    command -v "$cc_cmd" >/dev/null || die "'$cc_cmd' (\$Config{cc} of $PERL) is still not on PATH; install it to build XS modules for $PERL"
-fi
-[[ -f "$PERL_ARCHLIB/CORE/perl.h" ]] ||
-    die "$PERL has no headers ($PERL_ARCHLIB/CORE/perl.h is missing), so XS modules cannot be built for it (for Debian's perl: apt-get install libperl5.36)"
-env -u PERL5OPT -u PERL5LIB "$PERL" -MExtUtils::MakeMaker -e1 2>/dev/null ||
-    die "$PERL has no ExtUtils::MakeMaker, so Makefile.PL cannot run (for Debian's perl: apt-get install perl)"
+xs_build_tools
 
 # ---------------------------------------------------------------------------
 # Build and test, in the cache entry itself; the stamp, written last, marks
 # it complete.
-
-# A build must not see the caller's module paths or options, only PERL's own.
-BUILD_ENV=(env -u PERL5OPT -u PERL5LIB -u PERLLIB -u PERL_MM_OPT -u PERL_MB_OPT
-    -u PERL_LOCAL_LIB_ROOT -u PERL_CORE -u HARNESS_OPTIONS -u TEST_FILES)
-
-# step LOG WHAT CMD...: run CMD in TREE, all output into LOG.
-step() {
-    local log=$1 what=$2
-    shift 2
-    (cd "$TREE" && exec "${BUILD_ENV[@]}" "$@") </dev/null >"$log" 2>&1 || fail_log "$log" "$what"
-}
 
 start=$SECONDS
 rm -rf "$DIR"
