@@ -84,6 +84,13 @@ my $id = identify($log_site->{sample_address});
 like($id->{text}, qr/; held by: \@main::Log\[\d+\]/, 'identify() says what holds it too') or diag $id->{text};
 is($id->{held_by}{kind}, 'root', '... in held_by');
 
+# leaks() says what holds each leak too (the first 1000).
+my ($unreferenced_leak) = grep { $_->{kind} eq 'sv' && $_->{type} eq 'UNDEF' && $_->{line} == marked_line('unreferenced') }
+    @{ Devel::MemTrace::leaks() };
+is($unreferenced_leak && $unreferenced_leak->{held_by}{kind}, 'unreferenced', 'leaks() has held_by: the XS SV is unreferenced');
+my ($log_leak) = grep { $_->{line} == marked_line('global array') && $_->{type} eq 'HASH' } @{ Devel::MemTrace::leaks() };
+like($log_leak && $log_leak->{held_by}{path}, qr/^\@main::Log\[\d+\]$/, '... and a pushed hash @main::Log[N]');
+
 my $report = Devel::MemTrace::report(all => 1);
 like($report, qr/^      held by: a cycle of 2 \(\{self\}\)$/m, 'the report prints the holder under its site') or diag $report;
 like($report, qr/^      held by: \@main::Log\[\d+\]$/m, '... the global array') or diag $report;

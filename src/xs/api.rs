@@ -213,7 +213,12 @@ pub extern "C" fn memtrace_rs_history(out: *mut *const MtValue) -> *mut MtList {
 struct LeakRows {
     _rows: Vec<MtLeakRow>,
     _strings: Vec<CString>,
+    _holders: Vec<[CString; 3]>,
 }
+
+/// Leaks whose holders `leaks()` looks for (the first ones): a search per
+/// leak, where a program may have millions. leak_sites() samples each site.
+const LEAK_HOLDERS_MAX: usize = 1000;
 
 #[no_mangle]
 pub extern "C" fn memtrace_rs_leaks(
@@ -226,7 +231,7 @@ pub extern "C" fn memtrace_rs_leaks(
         let rule = LeakRule { skip, min_age };
         // Each leak with its type name's string id and its sites, and the
         // strings; rows are made once the recorder is let go.
-        let (leaks, strings) = with_live_heap(
+        let (leaks, strings, holders) = with_live_heap(
             rule,
             |_| {},
             |heap| {
@@ -242,9 +247,23 @@ pub extern "C" fn memtrace_rs_leaks(
                             (leak, type_id, site, *heap.perl_site(&site))
                         })
                         .collect();
-                (leaks, heap.tables.strings.clone())
+                let asked: Vec<(Kind, u64)> = leaks
+                    .iter()
+                    .take(LEAK_HOLDERS_MAX)
+                    .map(|(leak, ..)| (leak.kind, leak.address))
+                    .collect();
+                let holders = heap.records.holders(heap.tables, &asked);
+                (leaks, heap.tables.strings.clone(), holders)
             },
         );
+        let c_text = |s: &str| CString::new(s.replace('\0', "")).unwrap_or_default();
+        let holders: Vec<[CString; 3]> = holders
+            .into_iter()
+            .map(|h| match h {
+                Some(h) => [c_text(&h.kind), c_text(&h.path), c_text(&h.text)],
+                None => [CString::default(), CString::default(), CString::default()],
+            })
+            .collect();
         let strings: Vec<CString> = strings
             .into_iter()
             .map(|s| CString::new(s.replace('\0', "")).unwrap_or_default())
@@ -271,8 +290,19 @@ pub extern "C" fn memtrace_rs_leaks(
                 sub_name: text(perl.sub),
                 c_file: text(site.c_file),
                 c_func: text(site.c_func),
+                held_kind: std::ptr::null(),
+                held_path: std::ptr::null(),
+                held_text: std::ptr::null(),
             })
             .collect();
+        let mut rows = rows;
+        for (row, [kind, path, text]) in rows.iter_mut().zip(&holders) {
+            if !kind.as_bytes().is_empty() {
+                row.held_kind = kind.as_ptr();
+                row.held_path = path.as_ptr();
+                row.held_text = text.as_ptr();
+            }
+        }
         // SAFETY: the XSUB passes valid out-pointers; the rows and the
         // strings they point into live in the list until it is freed (a
         // vector's buffer does not move when the vector does).
@@ -283,6 +313,7 @@ pub extern "C" fn memtrace_rs_leaks(
         value::owned(LeakRows {
             _rows: rows,
             _strings: strings,
+            _holders: holders,
         })
     })
 }

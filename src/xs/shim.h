@@ -202,6 +202,10 @@ typedef struct {
     const char *sub_name;
     const char *c_file;
     const char *c_func;
+    /* What holds it (the first LEAK_HOLDERS_MAX leaks only), or NULL. */
+    const char *held_kind;
+    const char *held_path;
+    const char *held_text;
 } MtLeakRow;
 
 /* An opaque list the XSUB reads, then hands back to be freed. */

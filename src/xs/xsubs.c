@@ -513,6 +513,13 @@ XS_INTERNAL(XS_Devel__MemTrace__leaks)
         store_str(aTHX_ hv, "c_file", l->c_file);
         store_uv(aTHX_ hv, "c_line", l->c_line);
         store_str(aTHX_ hv, "c_func", l->c_func);
+        if (l->held_kind) {
+            HV *held = newHV();
+            store_str(aTHX_ held, "kind", l->held_kind);
+            store_str(aTHX_ held, "path", l->held_path);
+            store_str(aTHX_ held, "text", l->held_text);
+            (void)hv_stores(hv, "held_by", newRV_noinc((SV *)held));
+        }
         av_push(av, newRV_noinc((SV *)hv));
     }
     ST(0) = sv_2mortal(newRV_noinc((SV *)av));

@@ -625,6 +625,8 @@ kind (C<sv> first), then address:
     iteration    the iteration it was made in
     file, line, sub          the Perl site
     c_file, c_line, c_func   the C site
+    held_by      what holds it, { kind, path, text } as in leak_sites'
+                 held_by (for the first 1000 leaks: one search each)
 
 Options: C<skip>, C<min_age>.
 
