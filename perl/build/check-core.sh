@@ -79,6 +79,7 @@ while (($#)); do
 done
 if [[ -n "${CHECK_CORE_TESTS:-}" ]]; then
     TESTS=$CHECK_CORE_TESTS
+    [[ $MODE == ci ]] || MODE=chosen
 elif [[ $MODE == ci ]]; then
     TESTS=$CI_TESTS
 else
@@ -218,7 +219,9 @@ ln -sfn "$SO" "$TREE/lib/auto/Devel/MemTrace/MemTrace.so"
 # Every run uses the tree's libperl (its RUNPATH names the installed one,
 # built from the same source and arguments) and none of the caller's
 # PERL5* settings. TEST_JOBS runs the tests in parallel.
+# Only this run's logs: a rerun's log left from an earlier run would mislead.
 RUNS=$CORE/runs
+rm -rf "$RUNS"
 mkdir -p "$RUNS"
 harness() {
     (
