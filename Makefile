@@ -14,7 +14,7 @@ MEMTRACE_ENV := eval "$$($(BUILD)/env.sh)";
 # Only the base perl (no recorder install), for lint.
 BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tail -n 1);
 
-.PHONY: help perl demo test lint clean bench bench-hooks
+.PHONY: help perl demo test lint clean bench bench-hooks check-core
 
 help: ## list the targets
 	@echo "Devel::MemTrace targets:"
@@ -47,6 +47,9 @@ lint: ## cargo fmt --check, cargo clippy -D warnings (with and without --feature
 	@$(CARGO_ENV) cargo fmt --all --check
 	@$(CARGO_ENV) cargo clippy --workspace --all-targets -- -D warnings
 	@$(CARGO_ENV) $(BASE_PERL) MEMTRACE_PERL="$$PERL" cargo clippy --all-targets --features perl --target-dir target/perl -- -D warnings
+
+check-core: ## perl's own tests (t/, lib/), recording off then on: what fails only with it on (CHECK_CORE_ARGS=--ci: the CI subset)
+	@$(BUILD)/check-core.sh $(CHECK_CORE_ARGS)
 
 bench: ## build what it needs (cached), run every benchmark: one table of medians, ratios, peak RSS, budgets (settings: perl/bench/bench.sh)
 	@perl/bench/bench.sh
