@@ -97,3 +97,18 @@ step() {
     shift 2
     (cd "$TREE" && exec "${BUILD_ENV[@]}" "$@") </dev/null >"$log" 2>&1 || fail_log "$log" "$what"
 }
+
+# A module build's cache entry ($STAMP, $BLIB): whether
+# it was built and checked (module_is_complete); finish_module WHAT prints the warning of its
+# own failed test suite (if any) and the blib directory, and exits.
+module_is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
+
+finish_module() {
+    local tests
+    tests=$(sed -n 's/^tests: //p' "$STAMP")
+    if [[ "$tests" != pass* ]]; then
+        echo "warning: $1's own 'make test' failed on $PERL ($tests); see $(sed -n 's/^test_log: //p' "$STAMP")" >&2
+    fi
+    echo "$BLIB"
+    exit 0
+}

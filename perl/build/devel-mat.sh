@@ -211,22 +211,12 @@ TREE=$DIR/src
 BLIB=$TREE/blib
 STAMP=$DIR/$STAMP_NAME
 
-finish() {
-    local tests
-    tests=$(sed -n 's/^tests: //p' "$STAMP")
-    if [[ "$tests" != pass* ]]; then
-        echo "warning: Devel::MAT::Dumper's own 'make test' failed on $PERL ($tests); see $(sed -n 's/^test_log: //p' "$STAMP")" >&2
-    fi
-    echo "$BLIB"
-    exit 0
-}
+finish() { finish_module 'Devel::MAT::Dumper'; }
 
-is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
-
-is_complete && finish
+module_is_complete && finish
 
 take_module_lock devel-mat-dumper 'Devel::MAT::Dumper'
-is_complete && finish
+module_is_complete && finish
 
 # ---------------------------------------------------------------------------
 # Build tools and headers.

@@ -107,23 +107,12 @@ TREE=$DIR/src
 BLIB=$TREE/blib
 STAMP=$DIR/$STAMP_NAME
 
-# finish: print the test-suite warning (if any) and the blib directory.
-finish() {
-    local tests
-    tests=$(sed -n 's/^tests: //p' "$STAMP")
-    if [[ "$tests" != pass* ]]; then
-        echo "warning: Test::LeakTrace's own 'make test' failed on $PERL ($tests); see $(sed -n 's/^test_log: //p' "$STAMP")" >&2
-    fi
-    echo "$BLIB"
-    exit 0
-}
+finish() { finish_module 'Test::LeakTrace'; }
 
-is_complete() { [[ -f "$STAMP" && -d "$BLIB/arch" && -d "$BLIB/lib" ]]; }
-
-is_complete && finish
+module_is_complete && finish
 
 take_module_lock test-leaktrace 'Test::LeakTrace'
-is_complete && finish   # someone else built it while we waited
+module_is_complete && finish   # someone else built it while we waited
 
 # ---------------------------------------------------------------------------
 # Build tools and headers.
