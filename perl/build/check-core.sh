@@ -59,14 +59,10 @@ FULL_TESTS='^(?:base|comp|run|cmd|io|re|opbasic|op|uni|mro|lib|perf)/|^\.\./lib/
 CI_TESTS='^(?:base|comp|cmd|run|opbasic|op|uni|mro|lib|perf)/|^\.\./lib/perl5db\.t$'
 
 # Failures that loading Devel::MemTrace causes, recording or not (the
-# reruns tell), as the module is today. FILE => why. Each goes away once
-# the debugger cannot see the module (README, "perl's own tests"); a known
-# file that passes is reported, so that it can leave this list.
-declare -A KNOWN=(
-    [../lib/perl5db.t]="the debugger stops first in the module's INIT block, so the breakpoints the tests set by line land in Devel/MemTrace.pm; test 122's program then runs its endless loop without stopping, and the output the test collects grows until the memory limit (CHECK_CORE_VMEM_MB) ends it"
-    [op/lexsub.t]="tests 69 and 133 define a DB::sub that does 'goto \$DB::sub', which only works for lexical subs; the module's INIT and END blocks call named subs through it"
-    [run/switchd.t]="test 11: its DB::DB prints ok and exits at the first statement it sees, the module's INIT block, and again in the module's END block: ok twice"
-)
+# reruns tell), as the module is today: FILE => why. Empty since the
+# debugger cannot see the module (README, "perl's own tests"); a known file
+# that passes is reported, so that it can leave this list.
+declare -A KNOWN=()
 
 MODE=full
 while (($#)); do

@@ -46,7 +46,8 @@ end_iteration_at_safe_point(pTHX)
         PUSHMARK(SP);
         PUTBACK;
         /* The sub localises $@, $! and $? and catches its own errors. */
-        call_pv("Devel::MemTrace::_timer_checkpoint", G_DISCARD | G_NOARGS);
+        /* G_NODEBUG: not through DB::sub, so perl -d never sees the tool. */
+        call_pv("Devel::MemTrace::_timer_checkpoint", G_DISCARD | G_NOARGS | G_NODEBUG);
         POPSTACK;
         return;
     }

@@ -93,7 +93,9 @@ end_iteration(pTHX)
     SAVETMPS;
     PUSHMARK(SP);
     PUTBACK;
-    call_pv("Devel::MemTrace::_iteration_end", G_DISCARD | G_VOID | G_EVAL | G_KEEPERR);
+    /* G_NODEBUG: not through DB::sub, so perl -d never sees the tool. */
+    call_pv("Devel::MemTrace::_iteration_end",
+            G_DISCARD | G_VOID | G_EVAL | G_KEEPERR | G_NODEBUG);
     FREETMPS;
     LEAVE;
     POPSTACK;

@@ -1,5 +1,23 @@
 package Devel::MemTrace;
 
+# Invisible to the debugger (perl -d) and to profilers that use its hooks.
+# Compiled with $^P off, this file's statements have no DB::DB stops, its
+# lines are not kept in @{"_<file"}, and its sub calls never go through
+# DB::sub. While it compiles, while it runs (loading its XS part) and in
+# import, the debugger's single-step and trace flags are off too, so that
+# the code of other modules it calls (warnings, XSLoader, DynaLoader) is
+# not stepped through or traced either. All three are back as they were at
+# the end of the file's compilation (the last BEGIN) and when the require
+# or import returns (the `local`s). The first BEGIN is in package DB: perl
+# runs a block of the debugger's own package directly, not through DB::sub.
+{
+    package DB;
+    BEGIN {
+        $Devel::MemTrace::_Debugger_was = [ $^P, $DB::single, $DB::trace ];
+        ($^P, $DB::single, $DB::trace) = (0, 0, 0);
+    }
+}
+
 use strict;
 use warnings;
 
@@ -10,6 +28,7 @@ our $VERSION = '0.01';
 # dies right after loading it exits with the status it would have had.
 # (`local` at file level lasts until the require of this file ends.)
 local ($!, $@, $?);
+local ($^P, $DB::single, $DB::trace) = (0, 0, 0);
 
 # Carp and Scalar::Util are loaded where they are needed, on rare paths:
 # compiling them took longer than everything else `use Devel::MemTrace`
@@ -99,6 +118,7 @@ _enable();
 sub import {
     my ($class, @args) = @_;
     local ($!, $?);
+    local ($^P, $DB::single, $DB::trace) = (0, 0, 0);    # see the top of the file
     my $caller = caller;
     my @exports;
 
@@ -211,11 +231,14 @@ sub _sub_is_defined {
 {
     # Loaded at run time (require), this INIT block is too late to run; the
     # -iteration subs it would wrap can only come from -M or use, which load
-    # at compile time, so nothing is lost.
+    # at compile time, so nothing is lost. Compiled in package DB: perl
+    # calls a block of the debugger's own package directly, never through
+    # DB::sub, so the debugger does not step into it.
+    package DB;
     no warnings 'void';
     INIT {
         local ($!, $@, $?);
-        _wrap_pending_iteration_subs();
+        Devel::MemTrace::_wrap_pending_iteration_subs();
     }
 }
 
@@ -259,12 +282,15 @@ sub _iteration_end {
 }
 
 # The program is over: report if asked, then stop recording, so that global
-# destruction is not recorded.
+# destruction is not recorded. In package DB, as INIT above (and so
+# CORE::warn: the debugger defines a DB::warn).
+package DB;
+
 END {
-    _own_allocations(my $own) if defined &_own_allocations;
+    Devel::MemTrace::_own_allocations(my $own) if defined &Devel::MemTrace::_own_allocations;
     local ($@, $!, $?);
-    if (defined $Dump_at_END && defined &_dump) {
-        _pause();
+    if (defined $Dump_at_END && defined &Devel::MemTrace::_dump) {
+        Devel::MemTrace::_pause();
         my $file = $Dump_at_END;
         # A forked child writes its own file, whatever the name says.
         if ($$ != $Loaded_in_pid && $file !~ /%p/) {
@@ -274,23 +300,25 @@ END {
         my $done = eval { Devel::MemTrace::dump($file); 1 };
         unless ($done) {
             my ($why) = split /\n/, $@;
-            warn "Devel::MemTrace: -dump_at_END: $why\n";
+            CORE::warn "Devel::MemTrace: -dump_at_END: $why\n";
         }
     }
     if ($Report_at_END && $$ == $Loaded_in_pid) {
-        _pause();
-        my $text = eval { report() };
+        Devel::MemTrace::_pause();
+        my $text = eval { Devel::MemTrace::report() };
         if (defined $text) {
             print STDERR $text;
         }
         else {
             my ($why) = split /\n/, $@;
-            warn "Devel::MemTrace: -report_at_END: the report failed: $why\n";
+            CORE::warn "Devel::MemTrace: -report_at_END: the report failed: $why\n";
         }
     }
     # Not there when loading the XS part failed (the module died above).
-    _disable() if defined &_disable;
+    Devel::MemTrace::_disable() if defined &Devel::MemTrace::_disable;
 }
+
+package Devel::MemTrace;
 
 # ---------------------------------------------------------------------------
 # Option checking shared by the functions that take NAME => VALUE pairs.
@@ -822,7 +850,9 @@ sub dump {    ## no critic (ProhibitBuiltinHomonyms): named by the issue's inter
     $options =~ s/\A //;
     $options =~ s/ \z//;
     my $about = {
-        perl_version => sprintf('%vd', $^V),
+        # From $], not $^V: stringifying $^V calls an overloaded method,
+        # which the debugger would see.
+        perl_version => sprintf('%d.%d.%d', $] =~ /\A(\d+)\.(\d{3})(\d{3})/),
         perl_config  => $options,
         program      => $Program,
         skip         => $Setting{skip},
@@ -904,6 +934,8 @@ sub stats {
 }
 
 1;
+
+BEGIN { ($^P, $DB::single, $DB::trace) = @$Devel::MemTrace::_Debugger_was }
 
 __END__
 
@@ -1032,6 +1064,12 @@ C<-DDEBUG_LEAKING_SCALARS> too.
 =item *
 
 Recording is global to the process: C<pause> affects every thread.
+
+=item *
+
+Under the debugger (C<perl -d>) the module is invisible: no stop, trace
+line or C<DB::sub> call comes from it or from the modules it loads. A
+C<-M> line still shows its own C<use> and C<import> calls, as any module's.
 
 =back
 
