@@ -128,6 +128,7 @@ const XS_HEADERS: &[&str] = &[
     "src/xs/shim.h",
     "src/xs/shim_private.h",
     "src/xs/perl_probe.h",
+    "src/xs/cop_key.h",
 ];
 
 fn compile_shim(config: &PerlConfig, core: &Path) {

@@ -17,6 +17,7 @@
 use strict;
 use warnings;
 use Scalar::Util qw(refaddr);
+use Config;
 use Test::More;
 use lib 't/lib';
 use MemTraceTest qw(why_no_test_memtrace marked_line run_perl write_script);
@@ -123,7 +124,9 @@ my %PLANTED = (
     regexp => { REGEXP => 'regexp_paren_pair, struct reg_substr_data' },
     hash   => { HASH   => 'char' },                  # the bucket array
     array  => { ARRAY  => 'SV*' },                   # the elements
-    code   => { CODE   => 'PAD *, PADLIST', ARRAY => 'SV *' },    # the pad list; the pad's elements
+    # the pad list (and with ithreads the sub's own copy of its file name,
+    # which cv_undef frees); the pad's elements
+    code   => { CODE => ($Config{usethreads} ? 'PAD *, PADLIST, char' : 'PAD *, PADLIST'), ARRAY => 'SV *' },
     io     => { IO => 'char, char, char', GLOB => 'GP' },         # two layers and a buffer; the glob's GP
     magic  => { PVMG   => 'MAGIC, MAGIC' },          # pos() and the UTF-8 length cache
 );

@@ -31,12 +31,7 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 #include <string.h>
 
 #include "perl_probe.h"
-
-#ifdef USE_ITHREADS
-#  define MT_FILE_KEY(cop) PTR2UV((cop)->cop_file)
-#else
-#  define MT_FILE_KEY(cop) PTR2UV(CopFILEGV(cop))
-#endif
+#include "cop_key.h"
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 

@@ -6,6 +6,7 @@
  * statement, is perl_probe.c.)
  */
 #include "shim_private.h"
+#include "cop_key.h"
 
 /* ---- Perl sites ---------------------------------------------------------- */
 
@@ -135,11 +136,7 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop 
         }
     }
     out->cop = PTR2UV(cop);
-#ifdef USE_ITHREADS
-    out->file_key = PTR2UV(cop->cop_file);
-#else
-    out->file_key = PTR2UV(CopFILEGV(cop));
-#endif
+    out->file_key = MT_FILE_KEY(cop);
     out->line = (uint32_t)CopLINE(cop);
     out->cv = PTR2UV(cv);
     return 1;
