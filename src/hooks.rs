@@ -353,6 +353,8 @@ pub unsafe extern "C" fn Perl_safesysrealloc(old: MallocT, nbytes: usize) -> Mal
     let new = real_safesysrealloc()(old, nbytes);
     if recorder::is_active()
         && !old.is_null()
+        // With -malloc, the interposed realloc has recorded the move.
+        && !(recorder::records_malloc() && recorder::thread_is_registered())
         && !recorder::record_fast_move(new as usize, old as usize, nbytes as u64)
     {
         record_slow(

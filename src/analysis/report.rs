@@ -468,10 +468,11 @@ pub fn perl_site_text(file: &str, line: u32, sub: &str) -> String {
     text
 }
 
-/// "sv.c:5594 Perl_newSV", or "unknown".
+/// "sv.c:5594 Perl_newSV", "malloc" (a function alone: the interposed
+/// `malloc` family's sites), or "unknown".
 pub fn c_site_text(file: &str, line: u32, func: &str) -> String {
     if file.is_empty() {
-        return "unknown".to_string();
+        return if func.is_empty() { "unknown" } else { func }.to_string();
     }
     if func.is_empty() {
         format!("{file}:{line}")

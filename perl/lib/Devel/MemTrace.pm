@@ -77,7 +77,7 @@ my %EXPORTABLE = map { $_ => 1 } @EXPORTABLE;
 my @KNOWN_IMPORT_OPTIONS = (
     '-iteration=Pkg::sub', '-iteration_every=SECONDS', '-report_at_END',
     '-dump_at_END[=FILE]', '-dump_on=SIGNAL[:FILE]', '-dump_every=N[:FILE]',
-    '-skip=N', '-min_age=N', '-all',
+    '-skip=N', '-min_age=N', '-all', '-malloc',
 );
 
 # What a capture says about the program that wrote it: the arguments as
@@ -134,6 +134,9 @@ sub _apply_import_option {
     }
     elsif ($arg eq '-all') {
         $Setting{all} = 1;
+    }
+    elsif ($arg eq '-malloc') {
+        _record_malloc(1);
     }
     elsif ($arg =~ /\A-(skip|min_age)(?:=(.*))?\z/s) {
         my ($name, $value) = ($1, $2);
@@ -984,6 +987,24 @@ The module-wide defaults of the options C<skip> and C<min_age>.
 =item -all
 
 L</report> lists the stopped sites too.
+
+=item -malloc
+
+Records the C library's C<malloc> family too (C<malloc>, C<calloc>,
+C<realloc>, C<free>, C<posix_memalign>, C<aligned_alloc>, C<memalign>,
+C<valloc>, C<pvalloc>, C<reallocarray>): the memory perl never logs. That is
+the string buffers C<sv_grow> makes, every C<Newx> of an XS module compiled
+without C<-DPERL_MEM_LOG> (every module a distribution ships), and what C
+libraries allocate themselves (libyaml, OpenSSL, libxml2). Such a block is a
+leak like any other, of kind C<malloc> (in L</leaks>, L</leak_sites> and
+captures): its site is the Perl line that was running and, as its C site,
+the function called (C<C site: malloc>); the report calls it a C<malloc
+buffer>. A block perl logs itself (C<Newx> calls C<malloc>) is one record,
+perl's, with perl's C site. The recorder defines these functions in every
+MemTrace perl; without C<-malloc> they cost a test and a branch. It is an
+option, not the default, because it doubles what the recorder sees on
+string-heavy code: see "What it costs" in the README. Only threads that
+perl runs in are recorded.
 
 =back
 
