@@ -75,9 +75,12 @@ clean_malloc(n)
 UV
 leak_realloc_null(n)
     UV n
+  PREINIT:
+    /* volatile: else the compiler calls malloc(n) itself. */
+    void *volatile nothing = NULL;
   CODE:
     /* realloc(NULL, n) is malloc(n). */
-    RETVAL = PTR2UV(realloc(NULL, n));
+    RETVAL = PTR2UV(realloc(nothing, n));
   OUTPUT:
     RETVAL
 
