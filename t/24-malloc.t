@@ -39,7 +39,7 @@ my $build = File::Temp->newdir('memtrace-unlogged-XXXXXX', TMPDIR => 1);
 
 my $ITERATIONS = 8;
 my $eligible   = $ITERATIONS - 2;
-my (@aligned, @aligned_alloc);
+my (@aligned, @aligned_alloc, @kept);
 
 sub one_iteration {
     Unlogged::leak_malloc(100);                                # LINE: malloc
@@ -50,6 +50,7 @@ sub one_iteration {
     Unlogged::leak_realloc_grow(16, 1000);                     # LINE: grow
     push @aligned, Unlogged::leak_posix_memalign(4096, 64);    # LINE: posix_memalign
     push @aligned_alloc, Unlogged::leak_aligned_alloc(64, 128);    # LINE: aligned_alloc
+    push @kept, 'y' x 500;                                     # LINE: pv
     pause();
     Unlogged::hold(77);    # made while nothing records
     resume();
@@ -93,6 +94,19 @@ site_ok('realloc_null', 'realloc', 40, 'realloc(NULL, 40)');
 site_ok('grow', 'malloc', 1000, 'malloc(16) grown by realloc to 1000');
 site_ok('posix_memalign', 'posix_memalign', 64, 'posix_memalign(4096, 64)');
 site_ok('aligned_alloc', 'aligned_alloc', 128, 'aligned_alloc(64, 128)');
+
+# sv_grow's string buffer, which perl never logs: a leak beside its SV's,
+# at the same line, owned by that SV.
+{
+    my $line = marked_line('pv');
+    my @at = sites_at($sites, file => $file, line => $line, kind => 'malloc');
+    is(scalar @at, 1, "the kept strings' buffers: one malloc site at line $line") or diag explain $sites;
+    is($at[0] && $at[0]{count}, $eligible, '... one buffer per eligible iteration');
+    cmp_ok($at[0] && $at[0]{bytes}, '>=', $eligible * 501, '... of 501 bytes or more each');
+    # The latest eligible leak, of iteration 6, is $kept[6] (warm-up: [0]).
+    is($at[0] && $at[0]{held_by}[0]{text}, 'the PV it belongs to, held by: my @kept (file level)[6]',
+        '... held through the SV that owns it');
+}
 
 for my $marker (qw(clean realloc_zero release)) {
     my $line = marked_line($marker);
