@@ -621,9 +621,11 @@ Every live leak, as an arrayref of hashrefs ordered by iteration, then
 kind (C<sv> first), then address:
 
     address      the address (an integer)
-    kind         'sv' or 'mem'
+    kind         'sv', 'mem', or 'malloc' (a block perl never logged, seen
+                 with -malloc)
     type         for sv: the SV type now (UNDEF, HASH, ...);
-                 for mem: the C type of the Newx (char, HE*, ...)
+                 for mem: the C type of the Newx (char, HE*, ...);
+                 for malloc: 'malloc'
     size         bytes
     iteration    the iteration it was made in
     file, line, sub          the Perl site
@@ -647,7 +649,7 @@ sub leaks {
 
 Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
 
-    kind             'sv' or 'mem'
+    kind             'sv', 'mem' or 'malloc' (see leaks)
     type             the most common type at this site
     types            { TYPE => count, ... }
     file, line, sub  the Perl site
