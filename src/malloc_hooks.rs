@@ -33,7 +33,7 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use crate::recorder::{self, Op, StaticStr};
 
@@ -193,9 +193,9 @@ fn arena_alloc(size: usize, align: usize) -> *mut c_void {
     }
 }
 
+#[inline(always)]
 fn in_arena(p: *mut c_void) -> bool {
-    let base = ARENA.0.get() as usize;
-    (base..base + ARENA_SIZE).contains(&(p as usize))
+    (p as usize).wrapping_sub(ARENA.0.get() as usize) < ARENA_SIZE
 }
 
 /// The size an arena block was made with.
@@ -205,6 +205,25 @@ fn arena_size(p: *mut c_void) -> usize {
 }
 
 // ---- recording ----
+
+/// `-malloc` was asked for (see [`set_recording`]): the functions below
+/// leave their pass-through path. Theirs alone, so that the pass-through
+/// reads one flag of this library, not the recorder's two.
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
+/// `-malloc`: record what these functions see (while the recorder is on).
+pub fn set_recording(on: bool) {
+    recorder::set_records_malloc(on);
+    HOOKED.store(on, Ordering::SeqCst);
+}
+
+/// The pass-through path's test: not hooked, and `slot` resolved. Its
+/// function, to be tail-called.
+#[inline(always)]
+fn passing_through(slot: &AtomicPtr<c_void>) -> Option<*mut c_void> {
+    let f = slot.load(Ordering::Relaxed);
+    (!HOOKED.load(Ordering::Relaxed) && !f.is_null()).then_some(f)
+}
 
 /// Whether a call made now is recorded: `-malloc`, recording on or paused,
 /// and this thread's recorder state set up (see the module's doc).
@@ -255,6 +274,15 @@ fn record_new(p: *mut c_void, size: usize, func: &'static CStr) -> *mut c_void {
 /// The C library's `malloc`.
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    match passing_through(&REAL.malloc) {
+        Some(f) => std::mem::transmute::<*mut c_void, MallocFn>(f)(size),
+        None => malloc_hooked(size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn malloc_hooked(size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.malloc) else {
         return arena_alloc(size, ARENA_HEADER);
     };
@@ -266,6 +294,15 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// The C library's `calloc`.
 #[no_mangle]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    match passing_through(&REAL.calloc) {
+        Some(f) => std::mem::transmute::<*mut c_void, CallocFn>(f)(n, size),
+        None => calloc_hooked(n, size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn calloc_hooked(n: usize, size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.calloc) else {
         return match n.checked_mul(size) {
             Some(bytes) => arena_alloc(bytes, ARENA_HEADER),
@@ -280,6 +317,16 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 /// The C library's `free`.
 #[no_mangle]
 pub unsafe extern "C" fn free(p: *mut c_void) {
+    match passing_through(&REAL.free) {
+        // (free(NULL) is passed on: it does nothing.)
+        Some(f) if !in_arena(p) => std::mem::transmute::<*mut c_void, FreeFn>(f)(p),
+        _ => free_hooked(p),
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_hooked(p: *mut c_void) {
     if p.is_null() || in_arena(p) {
         return;
     }
@@ -297,6 +344,15 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 /// The C library's `realloc`.
 #[no_mangle]
 pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
+    match passing_through(&REAL.realloc) {
+        Some(f) if !in_arena(old) => std::mem::transmute::<*mut c_void, ReallocFn>(f)(old, size),
+        _ => realloc_hooked(old, size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn realloc_hooked(old: *mut c_void, size: usize) -> *mut c_void {
     if old.is_null() {
         return malloc_as(size, c"realloc");
     }

@@ -71,7 +71,7 @@ pub extern "C" fn memtrace_rs_pause() {
 /// `-malloc`: the interposed `malloc` family records (see `malloc_hooks`).
 #[no_mangle]
 pub extern "C" fn memtrace_rs_record_malloc(on: c_int) {
-    recorder::set_records_malloc(on != 0);
+    crate::malloc_hooks::set_recording(on != 0);
 }
 
 #[no_mangle]
