@@ -20,6 +20,10 @@
 
 static void *held;
 
+/* Where a block goes so that the compiler cannot drop its malloc and free
+ * as a pair that nothing sees. */
+static void *volatile seen;
+
 MODULE = Unlogged    PACKAGE = Unlogged
 
 PROTOTYPES: DISABLE
@@ -62,6 +66,8 @@ clean_malloc(n)
     /* The clean counterparts: allocated, used, freed. */
     p = (char *)malloc(n);
     Newx(q, n, char);
+    seen = p;
+    seen = q;
     if (n) {
         p[0] = 1;
         q[0] = 1;
@@ -92,7 +98,9 @@ realloc_to_zero(n)
   CODE:
     /* glibc's realloc(p, 0) frees p (and returns NULL). */
     p = malloc(n);
+    seen = p;
     p = realloc(p, 0);
+    seen = p;
     free(p);
 
 UV
