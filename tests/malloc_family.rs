@@ -4,7 +4,8 @@
 //! block perl logs (its Newx called malloc first) is one record, perl's;
 //! realloc moves a record, realloc(NULL) makes one, realloc to 0 and free
 //! end one, a free of a block never recorded is harmless, and
-//! posix_memalign's blocks keep their alignment.
+//! posix_memalign's blocks keep their alignment. Threads record their own
+//! blocks and free each other's.
 
 mod common;
 
@@ -14,6 +15,20 @@ use std::hint::black_box;
 use common::{log_alloc, log_free};
 use devel_memtrace::malloc_hooks;
 use devel_memtrace::recorder::{self, live::live_key, sites::Kind};
+
+/// Tests in this file share the process-wide recorder.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fresh() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    recorder::reset_for_tests();
+    recorder::enable();
+    malloc_hooks::set_recording(true);
+    // This thread's first event sets its recorder state up.
+    log_alloc(0x10, 8);
+    log_free(0x10);
+    guard
+}
 
 /// The kind, C function and size of the live record at `p`, if any, once
 /// every event so far is applied (a drain may hold an event back until the
@@ -33,12 +48,7 @@ fn record_at(p: *mut c_void) -> Option<(Kind, String, u64)> {
 
 #[test]
 fn what_perl_never_logs_is_recorded_and_what_it_logs_stays_perls() {
-    recorder::reset_for_tests();
-    recorder::enable();
-    malloc_hooks::set_recording(true);
-    // This thread's first event sets its recorder state up.
-    log_alloc(0x10, 8);
-    log_free(0x10);
+    let _serial = fresh();
 
     // SAFETY (all the calls below): the C library's functions, used as C
     // code would use them.
@@ -93,6 +103,48 @@ fn what_perl_never_logs_is_recorded_and_what_it_logs_stays_perls() {
         assert_eq!(record_at(old), None);
         libc::free(old);
         assert_eq!(record_at(old), None, "an unknown free leaves nothing");
+    }
+    malloc_hooks::set_recording(false);
+    recorder::disable();
+}
+
+#[test]
+fn threads_record_their_own_blocks_and_free_each_others() {
+    let _serial = fresh();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                log_alloc(0x20, 8); // this thread's recorder state
+                log_free(0x20);
+                let mut kept = Vec::new();
+                for i in 0..20_000 {
+                    // SAFETY: the C library's malloc and free.
+                    let p = unsafe { black_box(libc::malloc(24 + i % 100)) };
+                    if i % 2000 == 0 {
+                        kept.push(p as usize);
+                    } else {
+                        unsafe { libc::free(p) };
+                    }
+                }
+                kept
+            })
+        })
+        .collect();
+    let kept: Vec<usize> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker"))
+        .collect();
+    assert_eq!(kept.len(), 20);
+    for &p in &kept {
+        let kind = record_at(p as *mut c_void).map(|(kind, ..)| kind);
+        assert_eq!(kind, Some(Kind::Malloc), "the block kept at {p:#x}");
+    }
+    for &p in &kept {
+        // SAFETY: blocks from malloc, freed once, on another thread.
+        unsafe { libc::free(p as *mut c_void) };
+    }
+    for &p in &kept {
+        assert_eq!(record_at(p as *mut c_void), None, "freed at {p:#x}");
     }
     malloc_hooks::set_recording(false);
     recorder::disable();
