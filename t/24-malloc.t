@@ -194,13 +194,26 @@ SKIP: {
         'a forked child finds its own malloc leak at its line (3 of its 5 iterations are old enough)');
 }
 
+# ithreads: a thread's blocks are found at the line of that thread that
+# made them, and its clean calls leave nothing.
+sub in_a_thread {
+    Unlogged::leak_malloc(55);    # LINE: thread_malloc
+    Unlogged::clean_malloc(10);
+    return 1;
+}
 SKIP: {
-    skip 'this perl has no threads (the threaded case is not tested here)', 1
+    skip 'this perl has no ithreads (the threaded case needs MEMTRACE_THREADS=1)', 3
       unless $Config{useithreads};
     require threads;
-    my $thread_line = __LINE__ + 1;
-    my $thr = threads->create(sub { Unlogged::clean_malloc(10); Unlogged::leak_malloc(55); return 1 });
-    ok($thr->join, 'a thread that mallocs runs and joins under -malloc');
+    for (1 .. 5) {
+        threads->create(\&in_a_thread)->join;
+        checkpoint();
+    }
+    my $line = marked_line('thread_malloc');
+    my @at = sites_at(leak_sites(), file => $file, line => $line, kind => 'malloc');
+    is(scalar @at, 1, "a thread's malloc: one site at line $line") or diag explain \@at;
+    is($at[0] && $at[0]{count}, 3, '... one leak in each of the 3 iterations old enough');
+    is($at[0] && $at[0]{sub}, 'main::in_a_thread', '... in the sub the thread ran');
 }
 
 done_testing;
