@@ -19,7 +19,7 @@ Unlogged - leaks through plain malloc and through an unlogged Newx
 
 Its C<Newx> and C<Safefree> never call perl's logging hooks, as in an XS
 module a distribution built (without C<-DPERL_MEM_LOG>), for
-Devel::MemTrace's C<-malloc> tests (F<t/24-malloc.t>). Each function is
+Devel::MemTrace's C<-malloc> tests (F<t/25-malloc.t>). Each function is
 documented in F<Unlogged.xs>.
 
 =head2 leak_malloc, leak_newx, clean_malloc, leak_realloc_null, realloc_to_zero, leak_realloc_grow, leak_posix_memalign, leak_aligned_alloc, hold, release
