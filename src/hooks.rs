@@ -335,6 +335,12 @@ fn real_safesysrealloc() -> SafesysreallocFn {
     unsafe { std::mem::transmute::<*mut c_void, SafesysreallocFn>(real) }
 }
 
+/// Whether the interposed `realloc` recorded this thread's move already.
+#[inline(always)]
+fn malloc_recorded_the_move() -> bool {
+    recorder::records_malloc() && recorder::thread_is_registered()
+}
+
 /// perl's `saferealloc`: interposed because perl also moves logged buffers
 /// with it, unlogged. `sv_grow` and `sv_usepvn` grow a PV buffer with
 /// `saferealloc`, and a buffer made with `Newx` and handed to an SV (a common
@@ -353,6 +359,8 @@ pub unsafe extern "C" fn Perl_safesysrealloc(old: MallocT, nbytes: usize) -> Mal
     let new = real_safesysrealloc()(old, nbytes);
     if recorder::is_active()
         && !old.is_null()
+        // With -malloc, the interposed realloc has recorded the move.
+        && !malloc_recorded_the_move()
         && !recorder::record_fast_move(new as usize, old as usize, nbytes as u64)
     {
         record_slow(

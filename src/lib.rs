@@ -10,11 +10,16 @@
 //! module: it gives the analysis (`memtrace-analysis`) a read-only view of
 //! the live recorder, and writes captures (`memtrace-format`).
 //!
+//! With `-malloc`, [`malloc_hooks`] also records the C library's `malloc`
+//! family, which this library defines too: memory perl never logs.
+//!
 //! The hooks live here rather than in the recorder crate because this is
 //! the crate whose `#[no_mangle]` symbols the cdylib is guaranteed to
 //! export.
 
 pub mod hooks;
+#[cfg(target_os = "linux")]
+pub mod malloc_hooks;
 pub use memtrace_recorder as recorder;
 
 #[cfg(feature = "perl")]

@@ -20,6 +20,7 @@
 # The columns (perl/bench/run.pl runs them, interleaved, rotating the order):
 #   (a) perl without PERL_MEM_LOG          (b) PERL_MEM_LOG + NOIMPL, no recorder
 #   (c) MemTrace perl, recording off       (d) recording on (-MDevel::MemTrace)
+#   (m) recording on with -malloc (the C library's malloc family too)
 #   (e) perl's own logger: the memlog perl with PERL_MEM_LOG=3ms, 3>file
 #   heaptrack and valgrind memcheck on (a); Test::LeakTrace's leaked_info
 #   around the workload on the MemTrace perl (perl/bench/leaktrace.pl);
@@ -34,7 +35,7 @@
 #   BENCH_SLOW_SIZE=10    the slow tools' size, in percent of the main size
 #   BENCH_WORKLOADS=churn,json,regex,bigheap   which workloads, in this order
 #   BENCH_SKIP=           comma-separated columns to leave out, of:
-#                         logger heaptrack valgrind leaktrace hooks
+#                         malloc logger heaptrack valgrind leaktrace hooks
 #   BENCH_HOOKS_SECS=3    criterion's measurement time per hook benchmark
 #   BENCH_CLOCK=cpu       what the ratios and budgets compare: cpu (user+sys
 #                         of the run and its children: more robust than wall
@@ -79,8 +80,8 @@ export BENCH_SKIP=${BENCH_SKIP:-}
 IFS=, read -r -a skips <<<"$BENCH_SKIP"
 for s in "${skips[@]+"${skips[@]}"}"; do
     case "$s" in
-        logger|heaptrack|valgrind|leaktrace|hooks) ;;
-        *) die "BENCH_SKIP: unknown column '$s'; use some of: logger heaptrack valgrind leaktrace hooks" ;;
+        malloc|logger|heaptrack|valgrind|leaktrace|hooks) ;;
+        *) die "BENCH_SKIP: unknown column '$s'; use some of: malloc logger heaptrack valgrind leaktrace hooks" ;;
     esac
 done
 skipped() { [[ ",$BENCH_SKIP," == *",$1,"* ]]; }

@@ -61,6 +61,9 @@ my @COLUMNS = (
     [ b  => '(b) PERL_MEM_LOG+NOIMPL, no recorder', 0, sub { [ $PERL{noimpl}, @_ ] } ],
     [ c  => '(c) MemTrace perl, recording off',     0, sub { [ $PERL{mt}, @_ ] } ],
     [ d  => '(d) recording on (-MDevel::MemTrace)', 0, sub { [ $PERL{mt}, '-MDevel::MemTrace', @_ ] } ],
+    ($SKIP{malloc} ? () : (
+    [ m  => '(m) recording on, -malloc',            0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-malloc', @_ ] } ],
+    )),
     [ as => '(a) perl without PERL_MEM_LOG',        1, sub { [ $PERL{plain}, @_ ] } ],
     ($SKIP{logger} ? () : (
     [ ds => '(d) recording on',                     1, sub { [ $PERL{mt}, '-MDevel::MemTrace', @_ ] } ],
@@ -204,7 +207,7 @@ push @out, sprintf "medians of %d runs (slow tools: %d runs at %g%% of the size,
   $RUNS, $SLOW_RUNS, $SLOW_SIZE * 100, $measured, $t_start - ($ENV{BENCH_STARTED} || $t_start);
 push @out, sprintf "ratios compare %s (BENCH_CLOCK=%s); cpu is user+sys of the run and its children, less disturbed by other load than wall\n",
   $CLOCK eq 'cpu' ? 'CPU times' : 'wall times', $CLOCK;
-push @out, "(b)/(a), (c)/(b), (d)/(c): median of the ratios within each round, then their quartiles (the noise)\n";
+push @out, "(b)/(a), (c)/(b), (d)/(c), (m)/(c): median of the ratios within each round, then their quartiles (the noise)\n";
 push @out, "\n";
 push @out, sprintf $fmt, 'workload', 'size', 'run', 'wall', 'cpu', 'peak RSS', "ratio ($CLOCK)", 'budget';
 push @out, sprintf $fmt, '-' x 8, '-' x 8, '-' x 38, '-' x 9, '-' x 9, '-' x 10, '-' x 26, '-' x 14;
@@ -254,6 +257,11 @@ for my $w (@WORKLOADS) {
         budget("$w: recording off / NOIMPL", $cb[0], 'within', 0.03, '%.3f'));
     $row->('', $COLUMN{d}[1], 'd', paired_s('(d)/(c)', @dc),
         budget("$w: recording on / off", $dc[0], '<=', $on_limit, '%.3f'));
+    if (have($w, 'm')) {
+        my @mc = paired($w, 'm', 'c');
+        $row->('', $COLUMN{m}[1], 'm', paired_s('(m)/(c)', @mc),
+            budget("$w: -malloc / recording off", $mc[0], '<=', 2.0, '%.3f'));
+    }
 
     my $as = med($w, 'as');
     my $first_slow = 1;

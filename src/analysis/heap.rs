@@ -112,7 +112,7 @@ impl<'a> Heap<'a> {
     pub fn type_name(&self, record: &Record) -> &'a str {
         match record.kind {
             Kind::Sv => self.records.sv_type(self.tables, record),
-            Kind::Mem => self.string(self.site(record.site).type_name),
+            Kind::Mem | Kind::Malloc => self.string(self.site(record.site).type_name),
         }
     }
 }

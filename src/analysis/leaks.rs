@@ -189,7 +189,7 @@ impl<'h, 'a> Grouper<'h, 'a> {
         };
         let type_id = match leak.kind {
             Kind::Sv => leak.sv_type,
-            Kind::Mem => self.heap.site(leak.site).type_name,
+            Kind::Mem | Kind::Malloc => self.heap.site(leak.site).type_name,
         };
         let group = &mut self.groups[index as usize];
         group.count += 1;
@@ -248,7 +248,7 @@ impl<'h, 'a> Grouper<'h, 'a> {
             .flat_map(|g| {
                 g.samples
                     .iter()
-                    .map(move |&(_, address)| (g.key.kind, address))
+                    .map(move |&(_, address)| (g.key.kind.of_records(), address))
             })
             .collect();
         let mut answers = heap.records.holders(heap.tables, &asked).into_iter();

@@ -229,3 +229,35 @@ fn merged_workers_add_up_site_by_site() {
     assert_eq!((leak.count, leak.status), (24, Status::Steady));
     assert_eq!(leak.per_iteration, vec![3; 8]);
 }
+
+#[test]
+fn growth_no_leak_explains_is_named_by_what_was_recorded() {
+    // RSS grows by 64 KiB an iteration; no leak explains any of it.
+    let history: Vec<Snapshot> = (0..8)
+        .map(|i| Snapshot {
+            iteration: i,
+            rss: 10_000_000 + 65_536 * u64::from(i),
+            ..Snapshot::default()
+        })
+        .collect();
+    let rule = LeakRule {
+        skip: 1,
+        min_age: 2,
+    };
+    let without = report::growth_line(&history, &[], rule, 8, false).expect("a growth line");
+    assert!(
+        without.ends_with(
+            "the rest is memory the recorder does not see (a C library's malloc, perl's string \
+             buffers, an XS module built without PERL_MEM_LOG: -malloc records these)"
+        ),
+        "{without}"
+    );
+    let with = report::growth_line(&history, &[], rule, 8, true).expect("a growth line");
+    assert!(
+        with.ends_with(
+            "the rest is memory no malloc block accounts for (the allocator's own overhead and \
+             alignment, mmap, thread stacks)"
+        ),
+        "{with}"
+    );
+}

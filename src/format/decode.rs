@@ -203,7 +203,12 @@ fn sites(r: &mut Reader) -> Result<Vec<Site>, FormatError> {
         let kind = match r.u64()? {
             0 => Kind::Sv,
             1 => Kind::Mem,
-            k => return Err(r.error(format!("site {i} has kind {k}, not 0 (sv) or 1 (mem)"))),
+            2 => Kind::Malloc,
+            k => {
+                return Err(r.error(format!(
+                    "site {i} has kind {k}, not 0 (sv), 1 (mem) or 2 (malloc)"
+                )))
+            }
         };
         let c_file = r.u32("c_file")?;
         let c_line = r.u32("c_line")?;

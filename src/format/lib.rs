@@ -41,4 +41,5 @@ pub use model::*;
 pub const MAGIC: [u8; 8] = *b"\x89MTR\r\n\x1a\n";
 
 /// The format version this crate writes and the newest it reads.
-pub const VERSION: u16 = 1;
+/// 2: sites of kind `malloc`.
+pub const VERSION: u16 = 2;

@@ -14,14 +14,29 @@ pub enum Kind {
     Sv = 0,
     /// A logged C allocation (Newx/Renew/Safefree).
     Mem = 1,
+    /// A C allocation perl never logged, seen by the recorder's interposed
+    /// `malloc` family (`-malloc`). A site kind only: its records are `Mem`
+    /// records (one address space with the logged ones, which replace a
+    /// `malloc` record of the same address).
+    Malloc = 2,
 }
 
 impl Kind {
+    /// The kind of the records of a site of this kind: a `malloc` site's
+    /// records are `mem` records.
+    pub fn of_records(self) -> Kind {
+        match self {
+            Kind::Malloc => Kind::Mem,
+            kind => kind,
+        }
+    }
+
     /// The name users see (`kind` of a leak record).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Sv => "sv",
             Kind::Mem => "mem",
+            Kind::Malloc => "malloc",
         }
     }
 }

@@ -116,9 +116,9 @@ impl Aggregator {
     #[inline(always)]
     fn prefetch(&self, e: &Event) {
         match e.op {
-            Op::Alloc | Op::Free => self.live.prefetch(live_key(Kind::Mem, e.addr)),
+            Op::Alloc | Op::Free | Op::Malloc => self.live.prefetch(live_key(Kind::Mem, e.addr)),
             Op::NewSv | Op::DelSv => self.live.prefetch(live_key(Kind::Sv, e.addr)),
-            Op::Realloc | Op::Move => {
+            Op::Realloc | Op::Move | Op::MallocRealloc => {
                 self.live.prefetch(live_key(Kind::Mem, e.old));
                 self.live.prefetch(live_key(Kind::Mem, e.addr));
             }
@@ -132,6 +132,11 @@ impl Aggregator {
             Op::Alloc => {
                 self.totals.allocs += 1;
                 let site = self.site_of(Kind::Mem, e);
+                self.insert(live_key(Kind::Mem, e.addr), e, site, e.size, None);
+            }
+            Op::Malloc => {
+                self.totals.allocs += 1;
+                let site = self.site_of(Kind::Malloc, e);
                 self.insert(live_key(Kind::Mem, e.addr), e, site, e.size, None);
             }
             Op::NewSv => {
@@ -149,7 +154,7 @@ impl Aggregator {
                 self.totals.del_svs += 1;
                 self.remove(live_key(Kind::Sv, e.addr));
             }
-            Op::Realloc | Op::Move => {
+            Op::Realloc | Op::Move | Op::MallocRealloc => {
                 self.totals.reallocs += 1;
                 self.realloc(e);
             }
@@ -186,7 +191,12 @@ impl Aggregator {
             Some(record) => self.insert(new_key, e, record.site, e.size, Some(record.iteration())),
             None if e.op == Op::Move => {}
             None => {
-                let site = self.site_of(Kind::Mem, e);
+                let kind = if e.op == Op::MallocRealloc {
+                    Kind::Malloc
+                } else {
+                    Kind::Mem
+                };
+                let site = self.site_of(kind, e);
                 // A Renew of a buffer never recorded: it was made before
                 // recording (perl's stacks at startup, or while off), so
                 // growing it is no iteration's leak.
@@ -233,6 +243,13 @@ impl Aggregator {
     #[inline(never)]
     fn replaced(&mut self, key: u64, e: &Event, existing: LiveRecord) {
         self.unaccount(&existing);
+        if e.op == Op::Alloc && self.sites.account_mut(existing.site).kind == Kind::Malloc {
+            // perl's Newx called the interposed malloc just before it
+            // logged the same block: one record, perl's (its C site is the
+            // richer one). The malloc record ends as if freed.
+            self.sites.account_mut(existing.site).stats.frees += 1;
+            return;
+        }
         if self.concurrent {
             self.displaced.push(Displaced {
                 key,
@@ -277,7 +294,7 @@ impl Aggregator {
         account.stats.live += 1;
         account.stats.live_bytes += size;
         match account.kind {
-            Kind::Mem => {
+            Kind::Mem | Kind::Malloc => {
                 self.totals.mem_live += 1;
                 self.totals.mem_bytes += size;
             }
@@ -295,7 +312,7 @@ impl Aggregator {
         account.stats.live -= 1;
         account.stats.live_bytes -= size;
         match account.kind {
-            Kind::Mem => {
+            Kind::Mem | Kind::Malloc => {
                 self.totals.mem_live -= 1;
                 self.totals.mem_bytes -= size;
             }
@@ -413,6 +430,66 @@ mod tests {
         );
         assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (1, 32));
         assert!(a.live.contains_key(&0x2000));
+    }
+
+    /// A malloc event with the function `func` as its C site.
+    fn malloc_ev(op: Op, seq: u64, addr: usize, old: usize, size: u64) -> Event {
+        let mut e = ev(op, seq, addr, old, size);
+        e.c_func = crate::StaticStr(c"malloc".as_ptr());
+        e.type_name = crate::StaticStr(c"malloc".as_ptr());
+        e
+    }
+
+    fn site_kind(a: &Aggregator, addr: usize) -> Kind {
+        let record = a.live.get(&live_key(Kind::Mem, addr)).expect("live");
+        a.sites.get(record.site).kind
+    }
+
+    #[test]
+    fn perls_log_of_a_malloced_block_replaces_the_malloc_record() {
+        let mut a = Aggregator::default();
+        let mut newx = ev(Op::Alloc, 2, 0x1000, 0, 64);
+        newx.c_func = crate::StaticStr(c"Perl_hv_common".as_ptr());
+        a.apply_batch(
+            &[malloc_ev(Op::Malloc, 1, 0x1000, 0, 64), newx],
+            ALL_DELIVERED,
+        );
+        assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (1, 64));
+        assert_eq!(site_kind(&a, 0x1000), Kind::Mem);
+        assert_eq!(a.totals.overwritten, 0, "a merge is not an overwrite");
+        // perl's Safefree, then the C library's free of the same block.
+        a.apply_batch(
+            &[
+                ev(Op::Free, 3, 0x1000, 0, 0),
+                malloc_ev(Op::Free, 4, 0x1000, 0, 0),
+            ],
+            ALL_DELIVERED,
+        );
+        assert!(a.live.is_empty());
+        assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_block_perl_never_logs_is_a_malloc_record() {
+        let mut a = Aggregator::default();
+        a.apply_batch(&[malloc_ev(Op::Malloc, 1, 0x1000, 0, 100)], ALL_DELIVERED);
+        assert_eq!(site_kind(&a, 0x1000), Kind::Malloc);
+        assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (1, 100));
+        // Grown by realloc: the same record, moved, with its new size.
+        a.apply_batch(
+            &[malloc_ev(Op::MallocRealloc, 2, 0x2000, 0x1000, 4000)],
+            ALL_DELIVERED,
+        );
+        assert_eq!(site_kind(&a, 0x2000), Kind::Malloc);
+        assert_eq!((a.totals.mem_live, a.totals.mem_bytes), (1, 4000));
+        // realloc of a block made before recording: a record of iteration 0.
+        a.iteration = 3;
+        a.apply_batch(
+            &[malloc_ev(Op::MallocRealloc, 3, 0x5000, 0x4000, 8)],
+            ALL_DELIVERED,
+        );
+        let before = a.live.get(&live_key(Kind::Mem, 0x5000)).expect("live");
+        assert_eq!(before.iteration(), 0);
     }
 
     #[test]

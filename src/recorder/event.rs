@@ -19,13 +19,38 @@ pub enum Op {
     NewSv,
     /// The SV head at `addr` went back to the arena.
     DelSv,
+    /// The interposed `malloc` family (`-malloc`): a new block of `size`
+    /// bytes at `addr`, of site kind `malloc`. A logged `Alloc` of the same
+    /// address (perl's `Newx`, which calls `malloc`) replaces it: one record.
+    Malloc,
+    /// The interposed `realloc`: `old` moved to `addr` with `size` bytes
+    /// (`old` 0: a new block of site kind `malloc`; `addr` 0: freed).
+    MallocRealloc,
 }
 
 impl Op {
     /// Whether this event creates something that needs a site.
     #[inline]
     pub fn creates(self) -> bool {
-        matches!(self, Op::Alloc | Op::Realloc | Op::NewSv)
+        matches!(
+            self,
+            Op::Alloc | Op::Realloc | Op::NewSv | Op::Malloc | Op::MallocRealloc
+        )
+    }
+
+    /// Whether it leaves a C buffer at `addr` (new or moved there).
+    #[inline]
+    pub fn places_buffer(self) -> bool {
+        matches!(
+            self,
+            Op::Alloc | Op::Realloc | Op::Move | Op::Malloc | Op::MallocRealloc
+        )
+    }
+
+    /// Whether it moves a C buffer from `old` to `addr`.
+    #[inline]
+    pub fn moves(self) -> bool {
+        matches!(self, Op::Realloc | Op::Move | Op::MallocRealloc)
     }
 }
 

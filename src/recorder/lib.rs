@@ -29,7 +29,7 @@ pub mod sequence;
 pub mod sites;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -128,6 +128,22 @@ pub fn finish() {
     let _ = LOCAL.try_with(flush_own_nursery);
 }
 
+/// Whether the interposed `malloc` family records (`-malloc`): set before
+/// recording starts, or while it runs.
+static MALLOC: AtomicBool = AtomicBool::new(false);
+
+/// Record (or stop recording) what the interposed `malloc` family sees.
+pub fn set_records_malloc(on: bool) {
+    MALLOC.store(on, Ordering::SeqCst);
+}
+
+/// Whether the interposed `malloc` family has anything to do: `-malloc`,
+/// and recording on or paused (a paused recorder still sees frees).
+#[inline(always)]
+pub fn records_malloc() -> bool {
+    MALLOC.load(Ordering::Relaxed) && is_active()
+}
+
 /// Whether the hooks have anything to do at all (recording or paused).
 #[inline(always)]
 pub fn is_active() -> bool {
@@ -185,6 +201,15 @@ fn slotted_local<'a>() -> Option<&'a Local> {
     unsafe { (thread_slot() as *const Local).as_ref() }
 }
 
+/// Whether this thread's recorder state is alive and registered (a hook
+/// has recorded on it, and it is not exiting). The interposed `malloc`
+/// family records only then: the first event of a thread sets its state
+/// up, which may itself call `calloc` (glibc's thread-exit destructor list).
+#[inline(always)]
+pub fn thread_is_registered() -> bool {
+    !thread_slot().is_null()
+}
+
 /// Clear this thread's slot (its LOCAL is being dropped).
 pub(crate) fn forget_thread_slot() {
     // SAFETY: plain store to this thread's own TLS variable.
@@ -233,7 +258,7 @@ pub fn record_fast(
         }
         Op::Free | Op::DelSv => is_active() && record_fast_free(op, addr, true),
         Op::Move => is_active() && record_fast_move(addr, old, size),
-        Op::Realloc => false,
+        Op::Realloc | Op::Malloc | Op::MallocRealloc => false,
     }
 }
 
@@ -291,6 +316,11 @@ pub fn record_fast_new(
     let Some((local, ring, nursery)) = enter_solo() else {
         return false;
     };
+    if op == Op::Alloc && records_malloc() {
+        // Merged with the interposed malloc's record of the same block,
+        // held here since a moment ago (see `Op::Malloc`).
+        nursery.cancel(live::live_key(sites::Kind::Mem, addr));
+    }
     let kind = if op == Op::NewSv {
         sites::Kind::Sv
     } else {
@@ -619,8 +649,8 @@ pub fn record_slow(
         return;
     }
     let op = match op {
-        Op::Alloc | Op::NewSv if mode == MODE_PAUSED => return,
-        Op::Realloc if mode == MODE_PAUSED => Op::Move,
+        Op::Alloc | Op::NewSv | Op::Malloc if mode == MODE_PAUSED => return,
+        Op::Realloc | Op::MallocRealloc if mode == MODE_PAUSED => Op::Move,
         op => op,
     };
     // The event is built once, whole, when its number is known: filling in
@@ -660,8 +690,8 @@ fn record_on_thread(
 ) {
     if local.suppress_new.get() != 0 {
         match op {
-            Op::Alloc | Op::NewSv => return,
-            Op::Realloc => op = Op::Move,
+            Op::Alloc | Op::NewSv | Op::Malloc => return,
+            Op::Realloc | Op::MallocRealloc => op = Op::Move,
             _ => {}
         }
     }
@@ -732,7 +762,7 @@ fn count_filtered_unknown_free() {
 #[inline(never)]
 fn publish_solo(local: &Local, ring: &Ring, event: &Event) {
     guard((), || {
-        if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move) {
+        if event.op.places_buffer() {
             local.note_published(event.addr);
         }
         publish(local, ring, *event);
@@ -747,9 +777,7 @@ fn publish_solo_in_place(local: &Local, ring: &Ring, event: &Event) -> bool {
     if ring.is_full() {
         return false;
     }
-    if matches!(event.op, Op::Alloc | Op::Realloc | Op::Move)
-        && !local.note_published_in_place(event.addr)
-    {
+    if event.op.places_buffer() && !local.note_published_in_place(event.addr) {
         return false;
     }
     // SAFETY: this thread is the ring's only producer; not full (only the

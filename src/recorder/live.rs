@@ -488,7 +488,9 @@ impl LiveTable {
 pub fn live_key(kind: Kind, addr: usize) -> u64 {
     match kind {
         Kind::Sv => addr as u64 | 1,
-        Kind::Mem => addr as u64,
+        // `malloc` records share the logged ones' address space (see
+        // `Op::Malloc`): one key per block.
+        Kind::Mem | Kind::Malloc => addr as u64,
     }
 }
 

@@ -86,7 +86,13 @@ impl Nursery {
     #[inline]
     pub fn offer(&mut self, event: &Event) -> Outcome {
         match event.op {
-            Op::Alloc | Op::NewSv => self.hold(*event),
+            Op::Alloc => {
+                // perl's Newx called the interposed malloc just before it
+                // logged: the one record is perl's (see `Op::Malloc`).
+                self.cancel(key_of(event));
+                self.hold(*event)
+            }
+            Op::NewSv | Op::Malloc => self.hold(*event),
             Op::Free | Op::DelSv => {
                 let kind = if event.op == Op::DelSv {
                     Kind::Sv
@@ -99,7 +105,9 @@ impl Nursery {
                     Outcome::PublishOffered
                 }
             }
-            Op::Realloc | Op::Move => match self.take(live_key(Kind::Mem, event.old)) {
+            Op::Realloc | Op::Move | Op::MallocRealloc => match self
+                .take(live_key(Kind::Mem, event.old))
+            {
                 Some(mut held) if event.addr != 0 => {
                     held.addr = event.addr;
                     held.size = event.size;
@@ -249,6 +257,30 @@ mod tests {
             Outcome::PublishOffered => vec![(e.op, e.addr)],
             Outcome::Held | Outcome::Cancelled => Vec::new(),
         }
+    }
+
+    #[test]
+    fn perls_log_of_a_held_malloc_takes_its_slot() {
+        let mut n = Nursery::default();
+        assert!(offer(&mut n, ev(Op::Malloc, 1, 0x1000, 0)).is_empty());
+        assert!(offer(&mut n, ev(Op::Alloc, 2, 0x1000, 0)).is_empty());
+        // One held allocation, perl's: its free leaves nothing behind.
+        assert!(offer(&mut n, ev(Op::Free, 3, 0x1000, 0)).is_empty());
+        assert!(n.is_empty());
+        // The C library's free that follows is not held: published.
+        assert_eq!(
+            offer(&mut n, ev(Op::Free, 4, 0x1000, 0)),
+            vec![(Op::Free, 0x1000)]
+        );
+    }
+
+    #[test]
+    fn a_held_malloc_moves_with_realloc() {
+        let mut n = Nursery::default();
+        offer(&mut n, ev(Op::Malloc, 1, 0x1000, 0));
+        assert!(offer(&mut n, ev(Op::MallocRealloc, 2, 0x3000, 0x1000)).is_empty());
+        assert!(offer(&mut n, ev(Op::Free, 3, 0x3000, 0)).is_empty());
+        assert!(n.is_empty());
     }
 
     #[test]

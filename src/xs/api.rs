@@ -68,6 +68,12 @@ pub extern "C" fn memtrace_rs_pause() {
     recorder::pause();
 }
 
+/// `-malloc`: the interposed `malloc` family records (see `malloc_hooks`).
+#[no_mangle]
+pub extern "C" fn memtrace_rs_record_malloc(on: c_int) {
+    crate::malloc_hooks::set_recording(on != 0);
+}
+
 #[no_mangle]
 pub extern "C" fn memtrace_rs_disable() {
     recorder::finish();
@@ -242,7 +248,7 @@ pub extern "C" fn memtrace_rs_leaks(
                             let site = *heap.site(leak.site);
                             let type_id = match leak.kind {
                                 Kind::Sv => leak.sv_type,
-                                Kind::Mem => site.type_name,
+                                Kind::Mem | Kind::Malloc => site.type_name,
                             };
                             (leak, type_id, site, *heap.perl_site(&site))
                         })
@@ -281,9 +287,11 @@ pub extern "C" fn memtrace_rs_leaks(
                 iteration: leak.iteration,
                 line: perl.line,
                 c_line: site.c_line,
-                kind: match leak.kind {
+                // The site's kind: a `malloc` site's records are `mem`.
+                kind: match site.kind {
                     Kind::Sv => c"sv".as_ptr(),
                     Kind::Mem => c"mem".as_ptr(),
+                    Kind::Malloc => c"malloc".as_ptr(),
                 },
                 type_name: text(*type_id),
                 file: text(perl.file),

@@ -79,7 +79,7 @@ impl LiveTables {
                     c_line: site.c_line,
                     c_func: strings.intern(text.get(site.c_func)),
                     type_name: match site.kind {
-                        Kind::Mem => strings.intern(text.get(site.type_name)),
+                        Kind::Mem | Kind::Malloc => strings.intern(text.get(site.type_name)),
                         Kind::Sv => 0,
                     },
                     perl_site: site.perl_site,
@@ -229,7 +229,7 @@ impl Records for LiveRecords<'_> {
                 SvState::OtherThread => record.sv_type = self.tables.sv_type_id("OTHER_THREAD"),
                 SvState::Freed => record.sv_type = self.tables.sv_type_id("FREED"),
             },
-            Kind::Mem => {
+            Kind::Mem | Kind::Malloc => {
                 record.owner = self.owners.get(&record.address).copied().unwrap_or(0);
             }
         }
@@ -248,7 +248,7 @@ impl Records for LiveRecords<'_> {
         // The SVs that own the C buffers asked about: one arena walk.
         let mut buffers: Vec<usize> = leaks
             .iter()
-            .filter(|(k, _)| *k == Kind::Mem)
+            .filter(|(k, _)| k.of_records() == Kind::Mem)
             .map(|&(_, a)| a as usize)
             .collect();
         buffers.sort_unstable();
@@ -288,7 +288,7 @@ impl Records for LiveRecords<'_> {
             .map(|&(kind, address)| {
                 Some(match kind {
                     Kind::Sv => holder_of_sv(address as usize),
-                    Kind::Mem => match owner_of(address) {
+                    Kind::Mem | Kind::Malloc => match owner_of(address) {
                         0 => {
                             Holder::new(address, holder_kind::UNREFERENCED, String::new(), 0, 0, 0)
                                 .with_text(

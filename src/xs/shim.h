@@ -214,6 +214,7 @@ typedef struct MtList MtList;
 void memtrace_rs_boot(void);
 void memtrace_rs_enable(uint64_t baseline_svs);
 void memtrace_rs_pause(void);
+void memtrace_rs_record_malloc(int on);  /* -malloc: the interposed malloc family records */
 void memtrace_rs_disable(void);
 int memtrace_rs_state(void);             /* 0 off, 1 paused, 2 recording */
 void memtrace_rs_suppress(int on);       /* the XS layer's own allocations */

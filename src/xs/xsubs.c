@@ -168,6 +168,15 @@ XS_INTERNAL(XS_Devel__MemTrace__pause)
     XSRETURN_EMPTY;
 }
 
+XS_INTERNAL(XS_Devel__MemTrace__record_malloc)
+{
+    dXSARGS;
+    if (items != 1)
+        croak_xs_usage(cv, "on");
+    memtrace_rs_record_malloc(SvTRUE(ST(0)) ? 1 : 0);
+    XSRETURN_EMPTY;
+}
+
 XS_INTERNAL(XS_Devel__MemTrace__disable)
 {
     dXSARGS;
@@ -769,6 +778,7 @@ register_xsubs(pTHX)
         { "Devel::MemTrace::_own_allocations", XS_Devel__MemTrace__own_allocations },
         { "Devel::MemTrace::_enable", XS_Devel__MemTrace__enable },
         { "Devel::MemTrace::_pause", XS_Devel__MemTrace__pause },
+        { "Devel::MemTrace::_record_malloc", XS_Devel__MemTrace__record_malloc },
         { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },
         { "Devel::MemTrace::_state", XS_Devel__MemTrace__state },
         { "Devel::MemTrace::_is_recording", XS_Devel__MemTrace__is_recording },

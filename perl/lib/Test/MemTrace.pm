@@ -496,7 +496,7 @@ sub _without_parts_of_others {
         $stale{ $sv[$_]{address} } = 1 for grep { $states->[$_] == 2 } 0 .. $#sv;
     }
     my %leaked_sv = map { $_->{address} => 1 } grep { !$stale{ $_->{address} } } @sv;
-    my @mem = grep { $_->{kind} eq 'mem' } @leaks;
+    my @mem = grep { $_->{kind} ne 'sv' } @leaks;    # mem, and malloc (-malloc)
     my %not_a_leak;
     if (@mem) {
         my $owners = Devel::MemTrace::_buffer_owners([ map { $_->{address} } @mem ]);

@@ -245,7 +245,7 @@ fn wrong_magic_newer_version_and_empty_input() {
     newer[8..10].copy_from_slice(&7u16.to_le_bytes());
     assert_eq!(
         must_fail(&newer, "version 7"),
-        "capture format version 7 is newer than this reader (1): upgrade Devel::MemTrace"
+        "capture format version 7 is newer than this reader (2): upgrade Devel::MemTrace"
     );
     let mut zero = good.clone();
     zero[8..10].copy_from_slice(&0u16.to_le_bytes());

@@ -71,7 +71,7 @@ fn the_layout_is_what_the_spec_says() {
     let c = common::realistic(100, 3);
     let bytes = encode(&c);
     assert_eq!(&bytes[..8], b"\x89MTR\r\n\x1a\n");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
     let tags: Vec<[u8; 4]> = split(&bytes).into_iter().map(|(t, _)| t).collect();
     let want: Vec<[u8; 4]> = [
         b"HEAD", b"STRS", b"PSIT", b"STAK", b"CFRM", b"SITE", b"RECS", b"HIST", b"ARNA", b"HOLD",

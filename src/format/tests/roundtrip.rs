@@ -43,6 +43,11 @@ fn header() -> impl Strategy<Value = Header> {
         )
 }
 
+/// A site's kind: a record's, or `malloc`.
+fn site_kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![Just(Kind::Sv), Just(Kind::Mem), Just(Kind::Malloc)]
+}
+
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![Just(Kind::Sv), Just(Kind::Mem)]
 }
@@ -101,7 +106,7 @@ fn capture() -> impl Strategy<Value = Capture> {
             let p = 0..np as u32;
             let sites = vec(
                 (
-                    kind(),
+                    site_kind(),
                     s.clone(),
                     any::<u32>(),
                     s.clone(),

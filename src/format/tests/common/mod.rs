@@ -117,7 +117,7 @@ pub fn realistic(n: usize, seed: u64) -> Capture {
             c_func: c_funcs[rng.below(c_funcs.len() as u64) as usize],
             type_name: match kind {
                 Kind::Sv => 0,
-                Kind::Mem => c_types[rng.below(c_types.len() as u64) as usize],
+                Kind::Mem | Kind::Malloc => c_types[rng.below(c_types.len() as u64) as usize],
             },
             perl_site: rng.below(c.perl_sites.len() as u64) as u32,
             permanent_pool: rng.chance(2),

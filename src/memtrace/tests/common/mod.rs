@@ -332,7 +332,7 @@ fn history(capture: &Capture, closed: u32) -> Vec<Snapshot> {
         }
         match r.kind {
             Kind::Sv => svs[i] += 1,
-            Kind::Mem => {
+            Kind::Mem | Kind::Malloc => {
                 bufs[i] += 1;
                 bytes[i] += r.size;
             }
