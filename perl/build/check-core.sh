@@ -46,6 +46,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=perl/build/common.sh
 . "$HERE/common.sh"
+# shellcheck source=perl/build/perl-source.sh
+. "$HERE/perl-source.sh"
 
 # The core tests: t/harness runs these in its own order and parallel
 # schedule. porting/ is left out: it checks the source tree (MANIFEST,
@@ -100,11 +102,21 @@ PREFIX=$(dirname "$(dirname "$PERL")")
 KEY=$(basename "$PREFIX")
 STAMP=$PREFIX/.memtrace-complete
 [[ -f "$STAMP" ]] || die "$PREFIX has no .memtrace-complete stamp, so its source and Configure arguments are unknown; rebuild it with 'make perl'"
-SO=$("$PERL" -MConfig -e 'print "$Config{installsitearch}/auto/Devel/MemTrace/MemTrace.so"')
+recorder_dirs "$PERL"
+SO=$RECORDER_ARCH/auto/Devel/MemTrace/MemTrace.so
 [[ -f "$SO" ]] || die "no recorder at $SO; run 'make perl'"
 
 stamp_field() { sed -n "s/^$1: //p" "$STAMP" | head -n 1; }
 SRC_PATH=$(stamp_field source_path)
+# Older stamps have no source_kind: a directory or a tarball.
+SRC_KIND=$(stamp_field source_kind)
+if [[ -z "$SRC_KIND" ]]; then
+    if [[ -d "$SRC_PATH" ]]; then SRC_KIND=dir; else SRC_KIND=tarball; fi
+fi
+ABI_GUARD=$(stamp_field abi_guard)
+ABI_GUARD=${ABI_GUARD:-no}
+NEWSV_HOOK=$(stamp_field newsv_hook)
+NEWSV_HOOK=${NEWSV_HOOK:-no}
 VERSION=$(stamp_field version)
 CONFIGURE_LINE=$(stamp_field configure)
 [[ -n "$SRC_PATH" && -n "$VERSION" && -n "$CONFIGURE_LINE" ]] ||
@@ -153,22 +165,7 @@ if [[ -z "$TREE" ]]; then
         TREE=$CORE/perl-$VERSION
         rm -rf "$TREE" "$CORE/unpack"
         say "unpacking perl $VERSION from $SRC_PATH into $CORE (the core tests need a build tree)"
-        if [[ -d "$SRC_PATH" ]]; then
-            mkdir -p "$TREE"
-            cp -a "$SRC_PATH/." "$TREE/"
-            if [[ -f "$TREE/Makefile" ]]; then
-                (cd "$TREE" && make distclean) >"$LOG_DIR/$KEY-core-distclean.log" 2>&1 || true
-            fi
-            rm -f "$TREE/config.sh" "$TREE/Policy.sh"
-        else
-            mkdir -p "$CORE/unpack"
-            run_logged "$LOG_DIR/$KEY-core-unpack.log" "unpacking $SRC_PATH" tar -xf "$SRC_PATH" -C "$CORE/unpack"
-            top=$(find "$CORE/unpack" -mindepth 1 -maxdepth 1)
-            [[ $(wc -l <<<"$top") == 1 && -f "$top/Configure" ]] ||
-                die "$SRC_PATH does not unpack to a single perl source directory with a Configure script"
-            mv "$top" "$TREE"
-            rmdir "$CORE/unpack"
-        fi
+        unpack_perl_source "$SRC_KIND" "$SRC_PATH" "$TREE" "$LOG_DIR/$KEY-core-unpack.log" "$ABI_GUARD" "$NEWSV_HOOK"
         log=$LOG_DIR/$KEY-core-configure.log
         say "configuring it as $KEY was configured (log: $log)"
         run_logged "$log" "configuring the core-test tree" \
@@ -207,7 +204,7 @@ perl_i=$(needed_index "$TREE/perl" '(^|/)libperl\.so' re)
 # Devel::MemTrace in the tree's lib/, where the tests look for modules (they
 # set @INC to ../lib before PERL5OPT's -M runs): links to the installed
 # module and recorder, so a reinstall ('make perl') is what runs next time.
-SITELIB=$("$PERL" -MConfig -e 'print $Config{installsitelib}')
+SITELIB=$RECORDER_LIB
 mkdir -p "$TREE/lib/Devel" "$TREE/lib/auto/Devel/MemTrace"
 ln -sfn "$SITELIB/Devel/MemTrace.pm" "$TREE/lib/Devel/MemTrace.pm"
 ln -sfn "$SO" "$TREE/lib/auto/Devel/MemTrace/MemTrace.so"

@@ -112,3 +112,24 @@ finish_module() {
     echo "$BLIB"
     exit 0
 }
+
+# recorder_dirs PERL: set RECORDER_ARCH and RECORDER_LIB, where
+# Devel::MemTrace (its .so, its .pm files) is installed in the MemTrace
+# PERL: its site directories when they are its own (under its prefix: a
+# standalone perl), else its core directories (a twin, whose site
+# directories are the system perl's and must not get a module that only
+# loads in the twin).
+recorder_dirs() {
+    local out
+    # shellcheck disable=SC2016  # perl code
+    out=$(env -u PERL5OPT -u PERL5LIB "$1" -MConfig -e '
+        my $p = $Config{prefixexp};
+        my $own = index($Config{installsitearch}, "$p/") == 0 && index($Config{installsitelib}, "$p/") == 0;
+        print $own ? "$Config{installsitearch}\n$Config{installsitelib}\n"
+                   : "$Config{installarchlib}\n$Config{installprivlib}\n"') ||
+        die "$1 -MConfig failed; is it a working perl?"
+    RECORDER_ARCH=$(sed -n 1p <<<"$out")
+    RECORDER_LIB=$(sed -n 2p <<<"$out")
+    [[ -n "$RECORDER_ARCH" && -n "$RECORDER_LIB" ]] ||
+        die "$1 reports no install directories in its Config; is it a complete install?"
+}

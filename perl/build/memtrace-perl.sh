@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
 # memtrace-perl.sh — build (or find in the cache) the base MemTrace perl:
-# a perl with a shared libperl and -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL.
+# a perl with a shared libperl and -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL
+# (plus -fno-omit-frame-pointer, for cheap C stack walks). Two kinds:
+#
+#   twin        (the default on Debian and Ubuntu) the twin of the system
+#               perl, /usr/bin/perl, or of MEMTRACE_LIKE: the same version,
+#               from Debian's perl source package with Debian's patches
+#               applied (the system perl's own revision, else the nearest
+#               one of the same upstream version, said in one line), its
+#               Configure arguments (threaded on Debian, same archname), the
+#               same site and vendor library directories in the same @INC
+#               order, so every module installed with apt or into
+#               /usr/local loads, XS ones included. Its interpreter struct
+#               must equal the system perl's (abi-guard.pl); the build is
+#               refused with one line when the XS handshake keys differ.
+#   standalone  upstream perl (Debian's orig tarball, or MEMTRACE_PERL_SRC),
+#               non-threaded unless MEMTRACE_THREADS=1, searching only its
+#               own directories. The default when MEMTRACE_PERL_SRC is set
+#               or the system has no Debian perl.
 # Progress goes to stderr; the LAST line of stdout is the absolute path of
 # its bin/perl.
 #
 # Environment:
 #   MEMTRACE_HOME       cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/devel-memtrace)
+#   MEMTRACE_PERL_KIND  twin or standalone (default: see above)
+#   MEMTRACE_LIKE       the perl to twin (default /usr/bin/perl); implies twin
 #   MEMTRACE_PERL_SRC   perl source tarball (.tar.gz/.tar.xz/.tar.bz2) or
 #                       unpacked source directory; default: Debian's perl
-#                       source package (upstream tarball only)
-#   MEMTRACE_THREADS=1  build a threaded perl (-Dusethreads)
+#                       source package (a twin: with Debian's patches; a
+#                       standalone perl: the upstream tarball only)
+#   MEMTRACE_THREADS=1  standalone: build a threaded perl (-Dusethreads)
 #   MEMTRACE_CONFIGURE_ARGS  extra Configure arguments (whitespace-separated)
 #   MEMTRACE_JOBS       parallel make jobs (default: nproc)
 #   MEMTRACE_PERL_VARIANT  what -Accflags the perl gets (each its own cache key):
@@ -67,6 +87,8 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
 # shellcheck source-path=SCRIPTDIR source=debian-source.sh
 . "$(dirname "${BASH_SOURCE[0]}")/debian-source.sh"
+# shellcheck source-path=SCRIPTDIR source=perl-source.sh
+. "$(dirname "${BASH_SOURCE[0]}")/perl-source.sh"
 
 # Only the upstream tarball (perl_*.orig.tar.*) is wanted: the MemTrace perl
 # is upstream perl, without Debian's patches.
@@ -89,7 +111,143 @@ cached_orig() {
 }
 
 # ---------------------------------------------------------------------------
-# Resolve the source: SRC_KIND (tarball|dir), SRC_PATH, SRC_ID, PERL_VERSION.
+# Which kind of perl: twin (of MEMTRACE_LIKE, default /usr/bin/perl) or
+# standalone.
+
+# debian_revision_of PERL: the Debian source version of the package that
+# installed PERL (empty when dpkg does not know it).
+debian_revision_of() {
+    local real pkg
+    command -v dpkg-query >/dev/null || return 0
+    real=$(realpath "$1" 2>/dev/null) || return 0
+    pkg=$(dpkg-query -S "$real" 2>/dev/null | head -n1 | cut -d: -f1) || return 0
+    [[ -n "$pkg" ]] || return 0
+    dpkg-query -W -f='${source:Version}' "$pkg" 2>/dev/null || true
+}
+
+KIND=${MEMTRACE_PERL_KIND:-}
+if [[ -z "$KIND" ]]; then
+    if [[ -n "${MEMTRACE_LIKE:-}" ]]; then
+        KIND=twin
+    elif [[ -n "${MEMTRACE_PERL_SRC:-}" ]]; then
+        KIND=standalone
+    elif [[ -x /usr/bin/perl ]] && command -v apt-get >/dev/null && [[ -n "$(debian_revision_of /usr/bin/perl)" ]]; then
+        KIND=twin
+    else
+        KIND=standalone
+    fi
+fi
+case "$KIND" in
+    twin | standalone) ;;
+    *) die "MEMTRACE_PERL_KIND=$KIND is not one of twin, standalone" ;;
+esac
+if [[ $KIND == standalone && -n "${MEMTRACE_LIKE:-}" ]]; then
+    die "MEMTRACE_LIKE=$MEMTRACE_LIKE asks for a twin but MEMTRACE_PERL_KIND=standalone; unset one of them"
+fi
+if [[ $KIND == twin && "${MEMTRACE_THREADS:-0}" == 1 ]]; then
+    die "MEMTRACE_THREADS=1 is for the standalone perl (a twin is threaded exactly when the perl it twins is); unset it, or set MEMTRACE_PERL_KIND=standalone"
+fi
+
+if [[ $KIND == twin ]]; then
+    LIKE=${MEMTRACE_LIKE:-/usr/bin/perl}
+    if [[ "$LIKE" != */* ]]; then
+        LIKE=$(command -v -- "$LIKE" || true)
+        [[ -n "$LIKE" ]] || die "MEMTRACE_LIKE=$MEMTRACE_LIKE is not on PATH; give the path of the perl to twin"
+    fi
+    [[ -f "$LIKE" && -x "$LIKE" ]] || die "MEMTRACE_LIKE=$LIKE is not an executable file; give the path of the perl to twin"
+    LIKE=$(realpath "$LIKE")
+    # shellcheck disable=SC2016  # perl code
+    LIKE_VERSION=$(env -u PERL5OPT -u PERL5LIB "$LIKE" -MConfig -e 'print $Config{version}' 2>/dev/null || true)
+    [[ "$LIKE_VERSION" =~ ^5\.[0-9]+\.[0-9]+$ ]] ||
+        die "$LIKE does not report a perl 5 version (got '$LIKE_VERSION'); MEMTRACE_LIKE must be a perl binary"
+    LIKE_REV=$(debian_revision_of "$LIKE")
+fi
+
+# ---------------------------------------------------------------------------
+# Resolve the source: SRC_KIND (tarball|dir|debian), SRC_PATH, SRC_ID,
+# PERL_VERSION. A 'debian' source is a directory holding a downloaded
+# Debian source package (.dsc and tarballs), unpacked with its patches.
+
+DEBIAN_SRC_DIR=$SRC_DIR/debian-perl
+
+# The cached download of Debian source version $1 (its .dsc), if complete.
+debian_cached() {
+    local d=$DEBIAN_SRC_DIR/$1
+    [[ -f "$d/.complete" ]] && ls "$d"/perl_*.dsc 2>/dev/null | head -n1
+}
+
+# debian_twin_source VERSION WANT: find (cache, else download) the Debian
+# perl source package of upstream VERSION, revision WANT if the archive has
+# it, else the nearest one (the next newer revision first, then the newest
+# older). Sets SRC_PATH (its .dsc) and DEBIAN_SOURCE_VERSION.
+debian_twin_source() {
+    local version=$1 want=$2 choice log versions v cands=() newer=() older=() dl orig dsc
+    choice=$DEBIAN_SRC_DIR/choice-${want:-$version}
+    if [[ -f "$choice" ]]; then
+        v=$(cat "$choice")
+        if dsc=$(debian_cached "$v") && [[ -n "$dsc" ]]; then
+            SRC_PATH=$dsc DEBIAN_SOURCE_VERSION=$v
+            return 0
+        fi
+    fi
+    take_lock
+    command -v apt-get >/dev/null ||
+        die "apt-get not found, so perl $version's source cannot be fetched from Debian; set MEMTRACE_PERL_SRC to a perl-$version source tarball or directory"
+    log=$LOG_DIR/debian-twin-source-fetch.log
+    : >"$log"
+    mkdir -p "$DEBIAN_SRC_DIR"
+    MEMTRACE_APT_DIR=$APT_DIR
+    debian_apt_setup ||
+        die "no 'deb' entries found in /etc/apt/sources.list{,.d}; set MEMTRACE_PERL_SRC to a perl-$version source tarball or directory"
+    say "fetching the perl source index from Debian (private apt lists in $APT_DIR; log: $log)"
+    apt-get "${DEBIAN_APT_OPTS[@]}" update >>"$log" 2>&1 ||
+        fail_log "$log" "apt-get update of the private deb-src lists (network to the Debian mirror?)"
+    versions=$(debian_source_versions perl)
+    for v in $versions; do
+        local up=${v#*:}
+        up=${up%%-*}
+        [[ "$up" == "$version" ]] || continue
+        if [[ -n "$want" && "$v" == "$want" ]]; then
+            cands=("$v" "${cands[@]+"${cands[@]}"}")
+        elif [[ -n "$want" ]] && dpkg --compare-versions "$v" gt "$want"; then
+            newer=("$v" "${newer[@]+"${newer[@]}"}")   # versions come newest first: this is ascending
+        else
+            older+=("$v")
+        fi
+    done
+    cands+=("${newer[@]+"${newer[@]}"}" "${older[@]+"${older[@]}"}")
+    [[ ${#cands[@]} -gt 0 ]] ||
+        die "Debian's archive (as this system's apt sources see it) has no perl $version source (it has: $(tr '\n' ' ' <<<"$versions")); set MEMTRACE_PERL_SRC to a perl-$version source tarball or directory"
+    for v in "${cands[@]}"; do
+        if dsc=$(debian_cached "$v") && [[ -n "$dsc" ]]; then
+            :
+        else
+            dl=$DEBIAN_SRC_DIR/download.$$
+            rm -rf "$dl"; mkdir -p "$dl"
+            # The upstream tarball the standalone build fetched saves 13 MB.
+            for orig in "$SRC_DIR"/perl_"$version".orig.tar.*; do
+                [[ -f "$orig" ]] && cp "$orig" "$dl/"
+            done
+            say "fetching perl source from Debian (apt-get source --download-only perl=$v)"
+            if ! (cd "$dl" && apt-get "${DEBIAN_APT_OPTS[@]}" source --download-only "perl=$v") >>"$log" 2>&1; then
+                say "perl=$v did not download; trying the next revision"
+                rm -rf "$dl"
+                continue
+            fi
+            rm -rf "${DEBIAN_SRC_DIR:?}/$v"
+            mv "$dl" "$DEBIAN_SRC_DIR/$v"
+            touch "$DEBIAN_SRC_DIR/$v/.complete"
+            dsc=$(debian_cached "$v")
+        fi
+        if [[ -n "$want" && "$v" != "$want" ]]; then
+            say "Debian's archive no longer has perl $want, the revision of $LIKE; building the nearest revision of perl $version, $v"
+        fi
+        echo "$v" >"$choice"
+        SRC_PATH=$dsc DEBIAN_SOURCE_VERSION=$v
+        return 0
+    done
+    fail_log "$log" "fetching any Debian perl $version source (${cands[*]})"
+}
 
 if [[ -n "${MEMTRACE_PERL_SRC:-}" ]]; then
     [[ -e "$MEMTRACE_PERL_SRC" ]] || die "MEMTRACE_PERL_SRC=$MEMTRACE_PERL_SRC does not exist; point it at a perl source tarball or directory"
@@ -108,6 +266,11 @@ if [[ -n "${MEMTRACE_PERL_SRC:-}" ]]; then
         esac
         SRC_ID="tarball:$(sha256 "$SRC_PATH")"
     fi
+elif [[ $KIND == twin ]]; then
+    SRC_KIND=debian
+    debian_twin_source "$LIKE_VERSION" "$LIKE_REV"
+    PERL_VERSION=$LIKE_VERSION
+    SRC_ID="debian:$DEBIAN_SOURCE_VERSION:$(sha256 "$SRC_PATH")"
 else
     SRC_KIND=tarball
     SRC_PATH=$(cached_orig)
@@ -133,31 +296,55 @@ if [[ $SRC_KIND == tarball && -z "${PERL_VERSION:-}" ]]; then
     fi
 fi
 [[ -n "${PERL_VERSION:-}" ]] || die "cannot tell the perl version of $SRC_PATH (no patchlevel.h?); check MEMTRACE_PERL_SRC"
+if [[ $KIND == twin && "$PERL_VERSION" != "$LIKE_VERSION" ]]; then
+    die "MEMTRACE_PERL_SRC=$SRC_PATH is perl $PERL_VERSION but $LIKE is perl $LIKE_VERSION; a twin needs the same version's source"
+fi
 
 # ---------------------------------------------------------------------------
 # Configure arguments and the cache key.
 
 VARIANT=${MEMTRACE_PERL_VARIANT:-memtrace}
+# The MemTrace flags, in this one place. -fno-omit-frame-pointer keeps C
+# frame walks cheap (recorded C stacks).
+MEMTRACE_CCFLAGS="-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL -fno-omit-frame-pointer"
 case "$VARIANT" in
-    memtrace) CCFLAGS=("-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL") ;;
+    memtrace) CCFLAGS=("-Accflags=$MEMTRACE_CCFLAGS") ;;
     plain) CCFLAGS=() ;;
     memlog) CCFLAGS=("-Accflags=-DPERL_MEM_LOG") ;;
     *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, memlog" ;;
 esac
-CONFIGURE_ARGS=(-des -Duseshrplib "${CCFLAGS[@]}" -Dman1dir=none -Dman3dir=none)
-THREADED=no
-if [[ "${MEMTRACE_THREADS:-0}" == 1 ]]; then
-    CONFIGURE_ARGS+=(-Dusethreads)
-    THREADED=yes
+# Bumped when the way a twin is made changes (abi-guard.pl, twin-config.pl).
+TWIN_RECIPE=1
+if [[ $KIND == twin ]]; then
+    # Where the twin goes is part of its arguments: compute the name first
+    # from everything else.
+    TWIN_ARGS_PROBE=$(env -u PERL5OPT -u PERL5LIB "$LIKE" "$HERE/twin-config.pl" /PREFIX | tr '\0' '\n') ||
+        die "$LIKE could not run twin-config.pl to read its Configure arguments; is it a working perl?"
+    THREADED=$(env -u PERL5OPT -u PERL5LIB "$LIKE" -MConfig -e 'print $Config{usethreads} ? "yes" : "no"')
+    KEY=$(printf '%s\n' "$SRC_ID" "twin=$LIKE" "recipe=$TWIN_RECIPE" "$TWIN_ARGS_PROBE" "${CCFLAGS[@]}" \
+        "${MEMTRACE_CONFIGURE_ARGS:-}" | sha256sum | cut -c1-10)
+    NAME=perl-$PERL_VERSION-twin-$KEY
+    PREFIX=$MEMTRACE_HOME/perls/$NAME
+    mapfile -d '' -t CONFIGURE_ARGS < <(env -u PERL5OPT -u PERL5LIB "$LIKE" "$HERE/twin-config.pl" "$PREFIX")
+    CONFIGURE_ARGS=(-des "${CONFIGURE_ARGS[@]}" "${CCFLAGS[@]}")
+else
+    CONFIGURE_ARGS=(-des -Duseshrplib "${CCFLAGS[@]}" -Dman1dir=none -Dman3dir=none)
+    THREADED=no
+    if [[ "${MEMTRACE_THREADS:-0}" == 1 ]]; then
+        CONFIGURE_ARGS+=(-Dusethreads)
+        THREADED=yes
+    fi
 fi
 if [[ -n "${MEMTRACE_CONFIGURE_ARGS:-}" ]]; then
     read -r -a extra <<<"$MEMTRACE_CONFIGURE_ARGS"
     CONFIGURE_ARGS+=("${extra[@]}")
 fi
 
-KEY=$(printf '%s\n' "$SRC_ID" "threads=$THREADED" "${CONFIGURE_ARGS[@]}" | sha256sum | cut -c1-10)
-NAME=perl-$PERL_VERSION-$KEY
-PREFIX=$MEMTRACE_HOME/perls/$NAME
+if [[ $KIND == standalone ]]; then
+    KEY=$(printf '%s\n' "$SRC_ID" "threads=$THREADED" "${CONFIGURE_ARGS[@]}" | sha256sum | cut -c1-10)
+    NAME=perl-$PERL_VERSION-$KEY
+    PREFIX=$MEMTRACE_HOME/perls/$NAME
+fi
 PERL_BIN=$PREFIX/bin/perl
 
 is_complete() { [[ -f "$PREFIX/$STAMP_NAME" && -x "$PERL_BIN" ]]; }
@@ -191,26 +378,14 @@ trap 'exit 143' TERM
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 say "unpacking perl $PERL_VERSION from $SRC_PATH into $BUILD"
-if [[ $SRC_KIND == dir ]]; then
-    mkdir -p "$TREE"
-    cp -a "$SRC_PATH/." "$TREE/"
-    # A tree that was configured or built before must start clean.
-    if [[ -f "$TREE/Makefile" ]]; then
-        (cd "$TREE" && make distclean) >"$LOG_DIR/$NAME-distclean.log" 2>&1 || true
-    fi
-    rm -f "$TREE/config.sh" "$TREE/Policy.sh"
-else
-    mkdir -p "$BUILD/unpack"
-    run_logged "$LOG_DIR/$NAME-unpack.log" "unpacking $SRC_PATH" tar -xf "$SRC_PATH" -C "$BUILD/unpack"
-    top=$(find "$BUILD/unpack" -mindepth 1 -maxdepth 1)
-    [[ $(wc -l <<<"$top") == 1 && -f "$top/Configure" ]] ||
-        die "$SRC_PATH does not unpack to a single perl source directory with a Configure script"
-    mv "$top" "$TREE"
-    rmdir "$BUILD/unpack"
-fi
+GUARD=no
+[[ $KIND == twin && $VARIANT == memtrace ]] && GUARD=yes
+NEWSV=no
+[[ $VARIANT != plain ]] && NEWSV=yes
+unpack_perl_source "$SRC_KIND" "$SRC_PATH" "$TREE" "$LOG_DIR/$NAME-unpack.log" "$GUARD" "$NEWSV"
 
 LOG=$LOG_DIR/$NAME-configure.log
-say "configuring perl $PERL_VERSION (variant: $VARIANT; threads: $THREADED; log: $LOG)"
+say "configuring perl $PERL_VERSION (kind: $KIND${LIKE:+ of $LIKE}; variant: $VARIANT; threads: $THREADED; log: $LOG)"
 run_logged "$LOG" "configuring perl $PERL_VERSION" \
     bash -c 'cd "$1" && shift && exec ./Configure "$@" </dev/null' configure "$TREE" \
     "-Dprefix=$PREFIX" "${CONFIGURE_ARGS[@]}"
@@ -247,16 +422,38 @@ rm -rf "$PREFIX"   # a previous, interrupted install (no stamp) is redone
 run_logged "$LOG" "installing perl $PERL_VERSION" bash -c 'cd "$1" && exec make install </dev/null' install "$TREE"
 
 [[ -x "$PERL_BIN" ]] || die "make install did not create $PERL_BIN; see $LOG"
+# Debian's Configure arguments name the library libperl.so.X.Y.Z; what
+# links against it (-lperl: the recorder, ExtUtils::Embed) wants libperl.so
+# beside it, as Debian's libperl-dev provides.
+core=$("$PERL_BIN" -MConfig -e 'print "$Config{archlibexp}/CORE"')
+libperl=$("$PERL_BIN" -MConfig -e 'print $Config{libperl}')
+if [[ "$libperl" != libperl.so && -f "$core/$libperl" && ! -e "$core/libperl.so" ]]; then
+    ln -s "$libperl" "$core/libperl.so"
+fi
 if [[ $VARIANT == plain ]]; then
     "$PERL_BIN" -e 1 || die "$PERL_BIN does not start; see $LOG"
 else
     "$HERE/check-perl.sh" "$PERL_BIN" || exit 2
 fi
+if [[ $KIND == twin ]]; then
+    # XS modules built for $LIKE load in the twin only if their handshake
+    # keys (interpreter size, threads, API) agree.
+    twin_key=$("$HERE/handshake-key.sh" "$PERL_BIN") || exit 2
+    like_key=$("$HERE/handshake-key.sh" "$LIKE") || exit 2
+    [[ "$twin_key" == "$like_key" ]] ||
+        die "the twin's XS handshake key is $twin_key but $LIKE's is $like_key (their interpreter structs differ), so modules built for $LIKE would not load in it; refusing it (set MEMTRACE_PERL_KIND=standalone for a perl of its own)"
+    say "the twin's XS handshake key equals $LIKE's ($twin_key)"
+fi
 
 # The stamp is written last: without it the install counts as unfinished.
 {
     echo "source: $SRC_ID"
+    echo "source_kind: $SRC_KIND"
     echo "source_path: $SRC_PATH"
+    echo "abi_guard: $GUARD"
+    echo "newsv_hook: $NEWSV"
+    echo "kind: $KIND"
+    if [[ $KIND == twin ]]; then echo "like: $LIKE"; fi
     echo "version: $PERL_VERSION"
     echo "threads: $THREADED"
     echo "variant: $VARIANT"
