@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # install-recorder.sh PERL CDYLIB — install the Devel::MemTrace recorder into
 # a MemTrace perl:
-#   * CDYLIB  -> $Config{installsitearch}/auto/Devel/MemTrace/MemTrace.so
-#   * perl/lib/** -> $Config{installsitelib}
+#   * CDYLIB  -> <arch>/auto/Devel/MemTrace/MemTrace.so
+#   * perl/lib/** -> <lib>
+#     (<arch>, <lib>: its site directories for a standalone perl, its core
+#     ones for a twin, whose site directories are the system's: common.sh's
+#     recorder_dirs)
 #   * the installed MemTrace.so is added to the NEEDED list of the perl
 #     binaries, ahead of libperl.so, so its Perl_mem_log_* hooks win.
 # Each step is skipped when already done, so a rerun costs almost nothing.
@@ -27,14 +30,13 @@ command -v patchelf >/dev/null || die "patchelf not found; run perl/build/instal
 PERL=$(realpath "$PERL")
 
 # Paths from the perl's own Config (assigned by the eval below).
-cfg_installsitearch='' cfg_installsitelib='' cfg_installbin='' cfg_version=''
+cfg_installbin='' cfg_version=''
 eval "$("$PERL" -MConfig -e '
-    for my $k (qw(installsitearch installsitelib installbin version)) {
+    for my $k (qw(installbin version)) {
         my $v = $Config{$k}; $v =~ s/\x27/\x27\\\x27\x27/g;
         print "cfg_$k=\x27$v\x27\n";
     }')"
-[[ -n "$cfg_installsitearch" && -n "$cfg_installsitelib" ]] ||
-    die "$PERL reports no installsitearch/installsitelib in its Config; is it a complete install?"
+recorder_dirs "$PERL"
 
 # install_file SRC DEST [MODE]: copy atomically (temp file in DEST's
 # directory, then rename) and only when the content differs.
@@ -53,7 +55,7 @@ install_file() {
 }
 
 # 1. The recorder library, where XSLoader will look for Devel::MemTrace.
-SO=$cfg_installsitearch/auto/Devel/MemTrace/MemTrace.so
+SO=$RECORDER_ARCH/auto/Devel/MemTrace/MemTrace.so
 if install_file "$CDYLIB" "$SO" 755; then
     say "installed recorder $SO"
 fi
@@ -63,11 +65,11 @@ if [[ -d "$ROOT/perl/lib" ]]; then
     n=0
     while IFS= read -r -d '' f; do
         rel=${f#"$ROOT/perl/lib/"}
-        if install_file "$f" "$cfg_installsitelib/$rel" 644; then
+        if install_file "$f" "$RECORDER_LIB/$rel" 644; then
             n=$((n + 1))
         fi
     done < <(find "$ROOT/perl/lib" -type f ! -name '*~' ! -name '.*' -print0)
-    (( n == 0 )) || say "installed $n module file(s) from perl/lib into $cfg_installsitelib"
+    (( n == 0 )) || say "installed $n module file(s) from perl/lib into $RECORDER_LIB"
 else
     say "note: $ROOT/perl/lib does not exist yet; no Perl modules installed"
 fi
