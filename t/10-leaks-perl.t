@@ -109,11 +109,11 @@ ok(@cache, "the cache's entries are found at line $cache_line")
 is_deeply([ grep { $_->{status} ne 'stopped' } @cache ], [],
     "... and all of its sites are 'stopped'")
     or diag explain \@cache;
-is(scalar(sites_at(leak_sites(status => 'ongoing'), file => $file, line => $cache_line)), 0,
+is(scalar(sites_at(scalar leak_sites(status => 'ongoing'), file => $file, line => $cache_line)), 0,
     "leak_sites(status => 'ongoing') leaves the cache out");
-is(scalar(sites_at(leak_sites(status => 'stopped'), file => $file, line => $cache_line)),
+is(scalar(sites_at(scalar leak_sites(status => 'stopped'), file => $file, line => $cache_line)),
     scalar @cache, "leak_sites(status => 'stopped') has it");
-is(scalar(sites_at(leak_sites(status => 'steady'), file => $file, line => $cycle_line, kind => 'sv')),
+is(scalar(sites_at(scalar leak_sites(status => 'steady'), file => $file, line => $cycle_line, kind => 'sv')),
     scalar(grep { $_->{status} eq 'steady' } @cycle),
     "leak_sites(status => 'steady') has the cycle");
 

@@ -121,11 +121,11 @@ my $iterations_at = sub {
     $seen{ $_->{iteration} } = 1 for grep { $_->{file} eq __FILE__ && $_->{line} == $line && $_->{kind} eq 'sv' } @$leaks;
     return join ' ', sort { $a <=> $b } keys %seen;
 };
-is($iterations_at->(Devel::MemTrace::leaks(skip => 0, min_age => 2), $each), '1 2 3 4 5 6 7 8',
+is($iterations_at->(scalar Devel::MemTrace::leaks(skip => 0, min_age => 2), $each), '1 2 3 4 5 6 7 8',
     'leaks(skip => 0, min_age => 2): the leak of every iteration, in iterations 1 to 8');
-is($iterations_at->(Devel::MemTrace::leaks(skip => 1, min_age => 3), $each), '2 3 4 5 6 7',
+is($iterations_at->(scalar Devel::MemTrace::leaks(skip => 1, min_age => 3), $each), '2 3 4 5 6 7',
     'leaks(skip => 1, min_age => 3): in iterations 2 to 7');
-is($iterations_at->(Devel::MemTrace::leaks(), marked_line('alternate')), '1 3 5 7',
+is($iterations_at->(scalar Devel::MemTrace::leaks(), marked_line('alternate')), '1 3 5 7',
     'leaks(): the leak of every other iteration, in iterations 1, 3, 5 and 7');
 
 # Each status keeps the SV sites of that status: of the four planted ones,

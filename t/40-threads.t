@@ -76,7 +76,7 @@ like(
     "... and the running thread's SVs, unread, at the line that made them"
 ) or diag $report;
 # Each [$_] is an array, its element and the reference to it: 150 SVs.
-my @running = sites_at(leak_sites(), file => __FILE__, line => $running_line, kind => 'sv');
+my @running = sites_at(scalar leak_sites(), file => __FILE__, line => $running_line, kind => 'sv');
 is(List::Util::sum(0, map { $_->{count} } @running), 150, "leak_sites() counts the running thread's 150");
 is(join(',', sort map { keys %{ $_->{types} } } @running), join(',', ('OTHER_THREAD') x @running),
     '... all of them OTHER_THREAD');

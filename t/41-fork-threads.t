@@ -51,7 +51,7 @@ checkpoint() for 1 .. 2;
 
 my $planted = marked_line('planted');
 my %where   = (file => __FILE__, line => $planted, kind => 'sv', sub => 'main::plant');
-my ($before) = sites_at(leak_sites(), %where);
+my ($before) = sites_at(scalar leak_sites(), %where);
 ok($before, "the leak planted at line $planted is found before any fork") or diag report();
 my $count = $before ? $before->{count} : 0;
 my $per_leak = $count / 3;    # the hash, its value and the reference to it
@@ -59,14 +59,14 @@ my $per_leak = $count / 3;    # the hash, its value and the reference to it
 # What a child says, one line: "ok" or what was wrong.
 sub child_verdict {
     checkpoint();
-    my ($site) = sites_at(leak_sites(), %where);
+    my ($site) = sites_at(scalar leak_sites(), %where);
     return "the planted leak is not found" unless $site;
     return "the planted leak counts $site->{count}, the parent had $count"
       unless $site->{count} == $count;
     # Recording goes on in the child: a leak of its own, judged as usual.
     child_plant();
     checkpoint() for 1 .. 3;
-    my ($own) = sites_at(leak_sites(), file => __FILE__, line => marked_line('child_planted'),
+    my ($own) = sites_at(scalar leak_sites(), file => __FILE__, line => marked_line('child_planted'),
         kind => 'sv');
     return "the child's own leak is not found" unless $own;
     return "the child's own leak counts $own->{count}, not $per_leak"
@@ -111,7 +111,7 @@ is($outcomes{ok} // 0, $FORKS,
 
 # The parent goes on as before.
 checkpoint();
-my ($after) = sites_at(leak_sites(), %where);
+my ($after) = sites_at(scalar leak_sites(), %where);
 is($after && $after->{count}, $count, 'the parent still counts the planted leak once each');
 
 done_testing;

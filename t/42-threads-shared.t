@@ -46,7 +46,7 @@ my $planted = $ROUNDS * $WORKERS * $PUSHES;
 my %where   = (file => __FILE__, line => $line, kind => 'sv');
 
 # Every worker is joined: threads::shared's SVs can be read.
-my @sites = sites_at(leak_sites(), %where);
+my @sites = sites_at(scalar leak_sites(), %where);
 is(scalar @sites, 1, "the pushed elements are one site, at line $line") or diag report();
 my $site = $sites[0] || {};
 is($site->{sub},   'main::work', '... in the worker\'s sub');
@@ -86,13 +86,13 @@ my $running = threads->create(
     }
 );
 { lock $started; cond_wait $started until $started; }
-my ($meanwhile) = sites_at(leak_sites(), %where);
+my ($meanwhile) = sites_at(scalar leak_sites(), %where);
 is($meanwhile && $meanwhile->{count}, $planted, 'while another thread runs, the site is the same');
 is_deeply($meanwhile && $meanwhile->{types}, { OTHER_THREAD => $planted },
     '... and its SVs are not read (OTHER_THREAD)');
 { lock $may_end; $may_end = 1; cond_signal $may_end; }
 $running->join;
-my ($after) = sites_at(leak_sites(), %where);
+my ($after) = sites_at(scalar leak_sites(), %where);
 is_deeply($after && $after->{types}, { PVMG => $planted }, 'once it is joined, they are read again');
 
 # Nothing of threads::shared is left at an unknown Perl site.

@@ -117,7 +117,23 @@ for b in "${bins[@]}"; do
     fi
 done
 
-# 4. The perl must still start.
+# 4. perldoc as root switches to the user nobody, who cannot read this
+# perl's files under a private home (~/.cache of root): 'perldoc
+# Devel::MemTrace' then fails with "Can't find any loadable formatter
+# class". This perl's perldoc keeps root's rights (its -U) instead.
+PERLDOC=$cfg_installbin/perldoc
+if [[ -f "$PERLDOC" ]] && ! grep -q 'Devel::MemTrace: as root, keep the rights of root' "$PERLDOC"; then
+    tmp=$(mktemp "$(dirname "$PERLDOC")/.perldoc.XXXXXX")
+    # shellcheck disable=SC2016  # perl code, inserted as it is
+    insert='# Devel::MemTrace: as root, keep the rights of root (-U): the user nobody cannot read this perl in a private home.
+BEGIN { $ENV{PERLDOC} = "-U " . (defined $ENV{PERLDOC} ? $ENV{PERLDOC} : "") if $> == 0 }'
+    { head -n 3 "$PERLDOC"; printf '%s\n' "$insert"; tail -n +4 "$PERLDOC"; } >"$tmp"
+    chmod 755 "$tmp"
+    mv -f "$tmp" "$PERLDOC"
+    say "$PERLDOC keeps root's rights as root (-U), so perldoc Devel::MemTrace works from a private cache"
+fi
+
+# 5. The perl must still start.
 if ! out=$("$PERL" -e 1 2>&1); then
     die "$PERL no longer starts after installing the recorder: $(head -n 3 <<<"$out" | tr '\n' ' ')"
 fi

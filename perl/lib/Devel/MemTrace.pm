@@ -291,6 +291,7 @@ package DB;
 
 END {
     Devel::MemTrace::_own_allocations(my $own) if defined &Devel::MemTrace::_own_allocations;
+    my $exit = $?;
     local ($@, $!, $?);
     if (defined $Dump_at_END && defined &Devel::MemTrace::_dump) {
         Devel::MemTrace::_pause();
@@ -306,7 +307,14 @@ END {
             CORE::warn "Devel::MemTrace: -dump_at_END: $why\n";
         }
     }
-    if ($Report_at_END && $$ == $Loaded_in_pid) {
+    if ($Report_at_END && $$ == $Loaded_in_pid && $exit != 0
+        && defined &Devel::MemTrace::_current_iteration && Devel::MemTrace::_current_iteration() == 0) {
+        # It died (or exited with an error) before its first checkpoint: a
+        # report of no iterations would say nothing but "no leaks".
+        Devel::MemTrace::_pause();
+        print STDERR "Devel::MemTrace: no report: the program exited with status $exit before its first checkpoint\n";
+    }
+    elsif ($Report_at_END && $$ == $Loaded_in_pid) {
         Devel::MemTrace::_pause();
         my $text = eval { Devel::MemTrace::report() };
         if (defined $text) {
@@ -644,9 +652,11 @@ sub arena_counts {
 =head2 leaks
 
     my $leaks = Devel::MemTrace::leaks(skip => 0, min_age => 2);
+    for my $leak (Devel::MemTrace::leaks()) { ... }
 
-Every live leak, as an arrayref of hashrefs ordered by iteration, then
-kind (C<sv> first), then address:
+Every live leak, as hashrefs ordered by iteration, then kind (C<sv>
+first), then address: a list in list context, an arrayref in scalar
+context. Each has:
 
     address      the address (an integer)
     kind         'sv', 'mem', or 'malloc' (a block perl never logged, seen
@@ -668,14 +678,17 @@ Options: C<skip>, C<min_age>.
 sub leaks {
     _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('leaks', [qw(skip min_age)], @_);
-    return _leaks($opts->{skip}, $opts->{min_age});
+    my $leaks = _leaks($opts->{skip}, $opts->{min_age});
+    return wantarray ? @$leaks : $leaks;
 }
 
 =head2 leak_sites
 
     my $sites = Devel::MemTrace::leak_sites(status => 'ongoing');
+    for my $site (Devel::MemTrace::leak_sites()) { ... }
 
-Leaks grouped by site, most leaked first, as an arrayref of hashrefs:
+Leaks grouped by site, most leaked first, as hashrefs (a list in list
+context, an arrayref in scalar context):
 
     kind             'sv', 'mem' or 'malloc' (see leaks)
     type             the most common type at this site
@@ -710,12 +723,14 @@ sub leak_sites {
     _own_allocations(my $own);    # what the tool allocates is not the program's
     my $opts = _options('leak_sites', [qw(skip min_age status)], @_);
     my $sites = _leak_sites($opts->{skip}, $opts->{min_age});
-    return $sites if $opts->{status} eq 'all';
-    my %keep =
-        $opts->{status} eq 'ongoing'
-      ? (steady => 1, intermittent => 1)
-      : ($opts->{status} => 1);
-    return [ grep { $keep{ $_->{status} } } @$sites ];
+    if ($opts->{status} ne 'all') {
+        my %keep =
+            $opts->{status} eq 'ongoing'
+          ? (steady => 1, intermittent => 1)
+          : ($opts->{status} => 1);
+        $sites = [ grep { $keep{ $_->{status} } } @$sites ];
+    }
+    return wantarray ? @$sites : $sites;
 }
 
 =head2 report
@@ -748,7 +763,9 @@ By default only the ongoing sites (steady and intermittent) are listed,
 followed by a line counting the stopped ones (one-time retention) that were
 left out. When there is nothing to list the report says
 C<no leaks: nothing allocated after warm-up (iteration 0) stayed live
-through 2 later checkpoints>.
+through 2 later checkpoints>. When XS modules compiled without
+C<PERL_MEM_LOG> are loaded (see L</unrecorded_xs_modules>), a last line
+names them: their C allocations are invisible.
 
 The C<new leaks> of each iteration line were counted by that checkpoint,
 with the options it was called with.
@@ -763,7 +780,79 @@ sub report {
     my $opts = _options('report', [qw(skip min_age all top)], @_);
     # Written by the analysis, the same code `memtrace report` runs on a
     # capture, so the two never differ.
-    return _report($opts->{skip}, $opts->{min_age}, $opts->{all} ? 1 : 0, $opts->{top});
+    my $text = _report($opts->{skip}, $opts->{min_age}, $opts->{all} ? 1 : 0, $opts->{top});
+    return $text . _unrecorded_xs_line();
+}
+
+# The report's last line when XS modules are loaded whose C allocations the
+# recorder cannot see; '' when there are none.
+sub _unrecorded_xs_line {
+    my @modules = map { $_->{module} } unrecorded_xs_modules();
+    return '' unless @modules;
+    my $names = @modules == 1 ? $modules[0] : join(', ', @modules[0 .. $#modules - 1]) . " and $modules[-1]";
+    my ($verb, $its) = @modules == 1 ? ('was', 'its') : ('were', 'their');
+    return "C allocations not recorded: $names $verb built without PERL_MEM_LOG, so $its"
+      . " Newx/Renew/Safefree calls are invisible ($its SVs are recorded); no leak listed"
+      . " does not mean none in $its C code\n";
+}
+
+=head2 unrecorded_xs_modules
+
+    for my $m (Devel::MemTrace::unrecorded_xs_modules()) {
+        print "$m->{module} ($m->{file})\n";
+    }
+
+The loaded XS modules whose C allocations the recorder cannot see: those
+compiled without C<PERL_MEM_LOG>, whose shared object does not reference
+C<Perl_mem_log_alloc> (every XS module built for a perl other than the
+MemTrace perl, such as Debian's own in the twin of the system perl). The
+modules under the MemTrace perl's own directories were built by it, with
+C<PERL_MEM_LOG>, and are never named. Their
+C<Newx>, C<Renew> and C<Safefree> calls are not logged; the SVs they make
+are. Hashrefs C<< { module => 'JSON::XS', file => '/usr/lib/.../XS.so' } >>,
+sorted by module name (a list; an arrayref in scalar context).
+L</report> ends with a line naming them.
+
+=cut
+
+my %Mem_log_reference;    # .so path => whether it references Perl_mem_log_alloc
+# Read now, while the module loads: %Config is tied, and a report at END
+# under perl -d must not step through Config::FETCH.
+my $Own_prefix = do { require Config; "$Config::Config{prefixexp}/" };
+sub unrecorded_xs_modules {
+    @_ and _no_arguments('unrecorded_xs_modules', scalar @_);
+    my @found;
+    my @files   = @DynaLoader::dl_shared_objects;
+    my @modules = @DynaLoader::dl_modules;
+    for my $i (0 .. $#files) {
+        my ($file, $module) = ($files[$i], $modules[$i]);
+        next if !defined $file || !defined $module || $module eq __PACKAGE__;
+        # Built by this perl, with its PERL_MEM_LOG (those that never call
+        # Newx reference no hook, and hide nothing).
+        next if index($file, $Own_prefix) == 0;
+        $Mem_log_reference{$file} //= _references_mem_log($file);
+        next if $Mem_log_reference{$file};
+        push @found, { module => $module, file => $file };
+    }
+    my %seen;
+    @found = sort { $a->{module} cmp $b->{module} } grep { !$seen{ $_->{module} }++ } @found;
+    return wantarray ? @found : \@found;
+}
+
+# Whether the shared object names Perl_mem_log_alloc (an undefined dynamic
+# symbol of a module built with PERL_MEM_LOG). Unreadable: assume it does,
+# so that nothing is named on a guess.
+sub _references_mem_log {
+    my ($file) = @_;
+    open my $fh, '<:raw', $file or return 1;
+    local $/ = \(1 << 20);
+    my $tail = '';
+    while (defined(my $chunk = <$fh>)) {
+        my $text = $tail . $chunk;
+        return 1 if index($text, "Perl_mem_log_alloc\0") >= 0;
+        $tail = substr($text, -32);
+    }
+    return 0;
 }
 
 =head2 identify
