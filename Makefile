@@ -19,7 +19,7 @@ BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tai
 help: ## list the targets
 	@echo "Devel::MemTrace targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
-	@echo "Environment: MEMTRACE_HOME (perl cache), MEMTRACE_PERL_SRC (perl tarball/dir), MEMTRACE_THREADS=1"
+	@echo "Environment: MEMTRACE_HOME (perl cache), MEMTRACE_PERL_KIND=twin|standalone, MEMTRACE_PERL_SRC (perl tarball/dir), MEMTRACE_THREADS=1, MEMTRACE_BIN_DIR"
 
 perl: ## build the MemTrace perl (cached), the recorder, install it, build examples/Leaky; prints the perl path last
 	@$(BUILD)/make-perl.sh

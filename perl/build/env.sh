@@ -5,6 +5,8 @@
 #   MEMTRACE_LEAKY_BLIB  target/xs/Leaky-<perl key>/blib (for -Mblib=... or
 #                        -I$MEMTRACE_LEAKY_BLIB/lib -I$MEMTRACE_LEAKY_BLIB/arch)
 #   MEMTRACE_PERL_INC    "-I<blib>/lib -I<blib>/arch"
+#   MEMTRACE_COMMAND     the memtrace command 'make perl' put on PATH (its
+#                        link), else the built target/release/memtrace
 # PERL defaults to target/.memtrace-perl-path (written by 'make perl').
 # Source it (". perl/build/env.sh [PERL]") to export the variables, or run it
 # and eval its output (eval "$(perl/build/env.sh [PERL])").
@@ -24,6 +26,10 @@ _memtrace_env() {
     printf 'export MEMTRACE_PERL=%q\n' "$perl"
     printf 'export MEMTRACE_LEAKY_BLIB=%q\n' "$blib"
     printf 'export MEMTRACE_PERL_INC=%q\n' "-I$blib/lib -I$blib/arch"
+    local cmd
+    cmd=$(cat "$root/target/.memtrace-command-path" 2>/dev/null || true)
+    [[ -n "$cmd" && -x "$cmd" ]] || cmd=${CARGO_TARGET_DIR:-$root/target}/release/memtrace
+    printf 'export MEMTRACE_COMMAND=%q\n' "$cmd"
 }
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then

@@ -7,6 +7,10 @@
 #   4. the recorder and perl/lib installed into that perl (install-recorder.sh)
 #   5. the example XS module examples/Leaky built for that perl, in
 #      target/xs/Leaky-<perl key>/ (see env.sh for its blib path)
+#   6. the memtrace command put on PATH (install-command.sh): a symlink in
+#      MEMTRACE_BIN_DIR (default /usr/local/bin as root, ~/.local/bin
+#      otherwise), and the perl's path recorded in
+#      $MEMTRACE_HOME/memtrace-perl, where the command finds it
 # Progress goes to stderr; the LAST line of stdout is the perl's path, which
 # is also written to target/.memtrace-perl-path.
 set -euo pipefail
@@ -50,5 +54,8 @@ cargo build --release -p memtrace >&2 ||
 
 # 5. The example XS module, rebuilt only when its sources change.
 "$HERE/build-xs-example.sh" "$PERL"
+
+# 6. The memtrace command on PATH, and the perl it runs programs under.
+"$HERE/install-command.sh" "$PERL" "${CARGO_TARGET_DIR:-$ROOT/target}/release/memtrace"
 
 echo "$PERL"

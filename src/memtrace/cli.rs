@@ -4,6 +4,7 @@
 use memtrace_analysis::Status;
 
 use crate::failure::Failure;
+use crate::launch::Launch;
 
 /// What `memtrace` can do with captures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +65,11 @@ pub enum Invocation {
     /// `--version`, `-V`.
     Version,
     Run(Command),
+    /// `memtrace help run`, `memtrace run --help`, ...
+    LaunchHelp(Launch),
+    /// `memtrace run|perl|prove|doctor ARGS...`: the arguments after the
+    /// subcommand, parsed by the launch module (they go to perl or prove).
+    Launch(Launch, Vec<String>),
 }
 
 /// A subcommand with its operands and options.
@@ -181,7 +187,11 @@ fn is_help(arg: &str) -> bool {
 }
 
 fn subcommand_list() -> String {
-    let names: Vec<&str> = Subcommand::ALL.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = Launch::ALL
+        .iter()
+        .map(|l| l.name())
+        .chain(Subcommand::ALL.iter().map(|s| s.name()))
+        .collect();
     format!(
         "{} or {}",
         names[..names.len() - 1].join(", "),
@@ -200,14 +210,28 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
         "help" | "--help" | "-h" => {
             return match args.get(1) {
                 None => Ok(Invocation::Help(None)),
-                Some(name) => match Subcommand::from_name(name) {
-                    Some(sub) => Ok(Invocation::Help(Some(sub))),
-                    None => Err(unknown_subcommand(name)),
+                Some(name) => match (Subcommand::from_name(name), Launch::from_name(name)) {
+                    (Some(sub), _) => Ok(Invocation::Help(Some(sub))),
+                    (None, Some(launch)) => Ok(Invocation::LaunchHelp(launch)),
+                    (None, None) => Err(unknown_subcommand(name)),
                 },
             };
         }
         "--version" | "-V" => return Ok(Invocation::Version),
         _ => {}
+    }
+    if let Some(launch) = Launch::from_name(first) {
+        let rest = &args[1..];
+        // After `run`'s program and in `prove`'s arguments, --help is
+        // theirs: only a leading one is ours.
+        let help = match launch {
+            Launch::Run | Launch::Prove => rest.first().is_some_and(|a| is_help(a)),
+            Launch::Perl | Launch::Doctor => rest.iter().any(|a| is_help(a)),
+        };
+        if help {
+            return Ok(Invocation::LaunchHelp(launch));
+        }
+        return Ok(Invocation::Launch(launch, rest.to_vec()));
     }
     let Some(subcommand) = Subcommand::from_name(first) else {
         return Err(unknown_subcommand(first));
@@ -498,9 +522,9 @@ mod tests {
     #[test]
     fn mistakes_say_what_to_do() {
         assert!(message("").starts_with("no subcommand given"));
-        assert!(
-            message("frobnicate x").starts_with("'frobnicate' is not a subcommand: use report,")
-        );
+        assert!(message("frobnicate x").starts_with(
+            "'frobnicate' is not a subcommand: use run, perl, prove, doctor, report,"
+        ));
         assert!(message("--json report x").contains("options come after it"));
         assert_eq!(
             message("report x --count"),

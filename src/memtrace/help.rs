@@ -5,9 +5,17 @@ use std::fmt::Write;
 use crate::cli::{Subcommand, OPTIONS};
 
 const SUMMARY: &str = "\
-memtrace: reads the captures Devel::MemTrace writes and says what leaked, where.
+memtrace: runs a program under the MemTrace perl with Devel::MemTrace recording, and reads
+the captures it writes: what leaked, where.
 
 Usage:
+  memtrace run [OPTIONS] PROG.pl [ARGS...]
+                                     run PROG.pl under the MemTrace perl with recording on;
+                                     OPTIONS are Devel::MemTrace's (--iteration=Pkg::sub,
+                                     --report-at-end, ...: memtrace run --help)
+  memtrace perl                      the MemTrace perl's path (built first when there is none)
+  memtrace prove [ARGS...]           prove with the MemTrace perl (Test::MemTrace tests)
+  memtrace doctor                    check the set-up: one line per check, and what to do
   memtrace report FILE...            the leak report Devel::MemTrace::report() prints; several
                                      FILEs (the workers of one server) merge site by site
   memtrace leaks FILE...             every leaked allocation, one line each
@@ -41,7 +49,9 @@ Exit status:
 /// `memtrace --help`.
 pub fn summary() -> String {
     let mut out = String::from(SUMMARY);
-    out.push_str("\nOptions (each subcommand's --help says which it takes):\n");
+    out.push_str(
+        "\nOptions of the capture readers (each subcommand's --help says which it takes):\n",
+    );
     for spec in OPTIONS {
         let _ = writeln!(out, "{}", option_line(spec));
     }

@@ -1,4 +1,6 @@
-//! `memtrace`: reads Devel::MemTrace captures offline. Every judgement (the
+//! `memtrace`: runs programs under the MemTrace perl (`run`, `perl`,
+//! `prove`, `doctor`: see `launch`) and reads Devel::MemTrace captures
+//! offline. Every judgement (the
 //! leak rule, sites, status, report wording, identify, diff) comes from
 //! `memtrace-analysis`; this binary parses arguments, loads captures, and
 //! prints what the analysis answers as text, JSON, a flame graph or charts.
@@ -15,6 +17,7 @@ mod failure;
 mod flamegraph;
 mod help;
 mod json;
+mod launch;
 mod output;
 mod plot;
 mod svg_note;

@@ -33,6 +33,13 @@ pub fn run(invocation: Invocation) -> Result<ExitCode, Failure> {
             return Ok(ExitCode::SUCCESS);
         }
         Invocation::Run(command) => command,
+        Invocation::LaunchHelp(launch) => {
+            let mut out = Out::new();
+            out.text(&crate::launch::help(launch))?;
+            out.finish()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Invocation::Launch(launch, args) => return crate::launch::run(launch, &args),
     };
     let files = &command.operands;
     let options = &command.options;
