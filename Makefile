@@ -14,7 +14,7 @@ MEMTRACE_ENV := eval "$$($(BUILD)/env.sh)";
 # Only the base perl (no recorder install), for lint.
 BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tail -n 1);
 
-.PHONY: help perl demo test lint clean bench bench-hooks check-core
+.PHONY: help perl demo test test-perls lint clean bench bench-hooks check-core
 
 help: ## list the targets
 	@echo "Devel::MemTrace targets:"
@@ -42,6 +42,9 @@ test: perl ## cargo test (every crate of the workspace), then prove -r t/ under 
 	@$(CARGO_ENV) cargo test --release --workspace
 	@$(MEMTRACE_ENV) "$$MEMTRACE_PERL" "$$(dirname "$$MEMTRACE_PERL")/prove" \
 		--exec "$$MEMTRACE_PERL $$MEMTRACE_PERL_INC" -r t/
+
+test-perls: ## make test on the default perl and on each perl version Debian's suites carry (PERLS="5.40.1 ..." to choose)
+	@$(BUILD)/test-perls.sh $(PERLS)
 
 lint: ## cargo fmt --check, cargo clippy -D warnings (with and without --features perl)
 	@$(CARGO_ENV) cargo fmt --all --check

@@ -109,3 +109,18 @@ debian_fetch_source() {
     rm -rf "$dest"
     fail_log "$log" "fetching any $pkg source version ($(tr '\n' ' ' <<<"$versions"))"
 }
+
+# debian_suite_sources SUITE...: one-line deb-src entries for the perl
+# sources of Debian's SUITEs (stable, testing, unstable, or code names), on
+# the first Debian mirror of the system's own 'deb' lines (not its security
+# one). Empty when the system has no Debian mirror (e.g. Ubuntu).
+debian_suite_sources() {
+    local line opts uri s
+    line=$(derive_deb_src | awk '$0 !~ /security/ && $0 ~ /\/debian\/?( |$)/ { print; exit }')
+    [[ -n "$line" ]] || return 0
+    opts=$(sed -n 's/^deb-src \(\[[^]]*\] \).*/\1/p' <<<"$line")
+    uri=$(sed -E 's/^deb-src (\[[^]]*\] )?//' <<<"$line" | awk '{print $1}')
+    for s in "$@"; do
+        echo "deb-src ${opts}${uri} $s main"
+    done
+}
