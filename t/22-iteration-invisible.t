@@ -328,22 +328,24 @@ unlike($traced->{stderr}, qr/^(?!Devel::MemTrace report|iteration |no leaks|leak
     or diag $traced->{stderr};
 
 # --- an XSUB as the -iteration sub --------------------------------------
+# (dualvar: reftype is builtin::reftype from perl 5.42 on, an op when
+# called by name, so no sub call.)
 my $xsub_program = write_script(<<'PERL');
 use strict;
 use warnings;
 use Scalar::Util ();
-print Scalar::Util::reftype([]), "\n";
-print Scalar::Util::reftype({}), "\n";
-my $sub = \&Scalar::Util::reftype;
-print $sub->(\1), "\n";
-eval { &Scalar::Util::reftype() };
+print Scalar::Util::dualvar(1, "ARRAY"), "\n";
+print Scalar::Util::dualvar(2, "HASH"), "\n";
+my $sub = \&Scalar::Util::dualvar;
+print $sub->(3, "SCALAR"), "\n";
+eval { &Scalar::Util::dualvar() };
 print "error: $@";
 PERL
 $plain = run_perl($xsub_program);
-$traced = run_perl('-MDevel::MemTrace=-iteration=Scalar::Util::reftype,-report_at_END', $xsub_program);
+$traced = run_perl('-MDevel::MemTrace=-iteration=Scalar::Util::dualvar,-report_at_END', $xsub_program);
 is($traced->{stdout}, $plain->{stdout}, 'an XSUB as the -iteration sub: the program prints the same')
     or diag "without:\n$plain->{stdout}\nwith:\n$traced->{stdout}";
-like($plain->{stdout}, qr/^error: Usage: Scalar::Util::reftype\(sv\) at \Q$xsub_program\E line 8\.$/m,
+like($plain->{stdout}, qr/^error: Usage: Scalar::Util::dualvar\(num, str\) at \Q$xsub_program\E line 8\.$/m,
     "... including the XSUB's own usage error, at the program's line");
 like($traced->{stderr}, qr/^Devel::MemTrace report: 4 iterations closed;/m,
     '... and each of its 4 calls ended an iteration (the one that croaked too)');

@@ -160,9 +160,11 @@ for my $kind (sort keys %PLANTED) {
 
 # ---------------------------------------------------------------------------
 # perl 5.36's leak: the qr// copy leaks with its capture offsets and its
-# literal substrings, 3 allocations per call.
+# literal substrings, 3 allocations per call (still in 5.40.1; perl 5.42
+# no longer leaks it).
 
-{
+SKIP: {
+    skip "perl $^V does not leak the qr// copy (perl 5.42 fixed it)", 7 if $] >= 5.042;
     my $line = marked_line('regexp_bug', $planted);
     my ($report, $text) = @{ $report{regexp_bug} };
     is_deeply($report,

@@ -125,7 +125,10 @@ sub parse_sites {
 }
 my @in_sites  = parse_sites($in_process);
 my @cli_sites = parse_sites($report->{stdout});
-is(scalar @in_sites, 4, 'the in-process report lists 4 ongoing sites')
+# perl 5.42 makes the IVs of line 135's hash with newSVsv_flags: a site of
+# their own.
+my $IV_SITE = $] >= 5.042;
+is(scalar @in_sites, 4 + $IV_SITE, 'the in-process report lists ' . (4 + $IV_SITE) . ' ongoing sites')
     or diag $in_process;
 is_deeply(\@cli_sites, \@in_sites, 'memtrace report lists the same sites, in the same order');
 my @site_lines = $in_process =~ /^(  \d+ leaked .*\n      C site: .*)$/mg;
@@ -142,6 +145,7 @@ my %want = (
     "line $line2 XS_Leaky_leak_buffer"  => qr/\Achar buffers \(\d+ bytes\)\z/,
     "line $line3 Perl_newSV_type"       => qr/\ASVs \([^)]*\bHASH\b[^)]*\)\z/,
     "line $line3 Perl_hv_common"        => qr/\Achar buffers \(\d+ bytes\)\z/,
+    ($IV_SITE ? ("line $line3 Perl_newSVsv_flags" => qr/\AIV SVs\z/) : ()),
 );
 for my $name (sort keys %want) {
     my $site = $by_name{$name};
@@ -154,7 +158,7 @@ for my $name (sort keys %want) {
 is($by_name{"line $line2 XS_Leaky_leak_buffer"}{c_file} . ':' . $by_name{"line $line2 XS_Leaky_leak_buffer"}{c_line},
     "Leaky.xs:$xs_line", "the C buffers' C site is Leaky.xs:$xs_line")
     if $by_name{"line $line2 XS_Leaky_leak_buffer"};
-is_deeply([ sort { $a <=> $b } map { $_->{line} } @cli_sites ], [ $line1, $line2, $line3, $line3 ],
+is_deeply([ sort { $a <=> $b } map { $_->{line} } @cli_sites ], [ $line1, $line2, ($line3) x (2 + $IV_SITE) ],
     "no other line than $line1, $line2, $line3 is listed");
 
 # ---------------------------------------------------------------------------
