@@ -32,6 +32,8 @@
 #   MEMTRACE_THREADS=1  standalone: build a threaded perl (-Dusethreads)
 #   MEMTRACE_CONFIGURE_ARGS  extra Configure arguments (whitespace-separated)
 #   MEMTRACE_JOBS       parallel make jobs (default: nproc)
+#   MEMTRACE_KEEP_BUILD=1  keep the build tree ($MEMTRACE_HOME/build/NAME) for
+#                       'make check-core' (.ci/run sets it)
 #   MEMTRACE_PERL_VARIANT  what -Accflags the perl gets (each its own cache key):
 #                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL;
 #                       plain    no PERL_MEM_LOG (the benchmarks' baseline);
@@ -462,6 +464,10 @@ fi
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$PREFIX/$STAMP_NAME.tmp"
 mv "$PREFIX/$STAMP_NAME.tmp" "$PREFIX/$STAMP_NAME"
-rm -rf "$BUILD"
+# MEMTRACE_KEEP_BUILD=1 keeps the build tree, where 'make check-core' runs
+# perl's own tests without building the same perl again (.ci/run).
+if [[ "${MEMTRACE_KEEP_BUILD:-0}" != 1 ]]; then
+    rm -rf "$BUILD"
+fi
 say "perl $PERL_VERSION ($VARIANT) ready: $PERL_BIN"
 echo "$PERL_BIN"
