@@ -12,7 +12,7 @@ PACKAGES=(build-essential dpkg-dev patchelf clang libclang-dev xz-utils bzip2 ca
 # (perl/lib/Devel/MAT/Tool/MemTrace.pm) and its test run under.
 PACKAGES+=(libdevel-mat-perl)
 # Debian's own XS modules (built for the system perl, without PERL_MEM_LOG):
-# t/25-twin.t loads them in the twin, unrebuilt. They pull in
+# t/26-twin.t loads them in the twin, unrebuilt. They pull in
 # libperl5.XX, whose CORE headers handshake-key.sh compiles against.
 PACKAGES+=(libjson-xs-perl liblist-moreutils-perl libnet-ssleay-perl libio-socket-ssl-perl)
 PACKAGES+=("$@")

@@ -124,6 +124,13 @@ const RUN_OPTIONS: &[RunOption] = &[
         value: Value::None,
         help: "the report lists the sites that stopped leaking too",
     },
+    RunOption {
+        long: "malloc",
+        import: "-malloc",
+        value: Value::None,
+        help: "record the C library's malloc family too (what perl never logs: XS modules \
+               built without PERL_MEM_LOG, C libraries); costs more",
+    },
 ];
 
 fn run_option(long: &str) -> Option<&'static RunOption> {
@@ -715,12 +722,17 @@ mod tests {
     #[test]
     fn options_become_import_options() {
         let r = parse_run(&args(
-            "--iteration=main::poll --report-at-end --min-age 3 -I lib -Iblib/lib Cargo.toml -x --y",
+            "--iteration=main::poll --report-at-end --min-age 3 --malloc -I lib -Iblib/lib Cargo.toml -x --y",
         ))
         .unwrap();
         assert_eq!(
             r.imports,
-            ["-iteration=main::poll", "-report_at_END", "-min_age=3"]
+            [
+                "-iteration=main::poll",
+                "-report_at_END",
+                "-min_age=3",
+                "-malloc"
+            ]
         );
         assert_eq!(r.includes, ["lib", "blib/lib"]);
         assert_eq!(r.program, "Cargo.toml");

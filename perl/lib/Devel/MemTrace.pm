@@ -85,6 +85,7 @@ my $Dump_every = 0;             # -dump_every=N: dump after every Nth checkpoint
 my $Dump_every_file = 'memtrace.%p.%n.mtc';
 my @Iteration_subs;             # -iteration=Pkg::sub names not wrapped yet
 my %Wrapped;                    # Pkg::sub => 1 once wrapped
+my $Recording_malloc = 0;       # -malloc given: the malloc family is recorded
 my $Loaded_in_pid = $$;         # -report_at_END reports in this process only
 
 my @EXPORTABLE = qw(
@@ -157,6 +158,7 @@ sub _apply_import_option {
     }
     elsif ($arg eq '-malloc') {
         _record_malloc(1);
+        $Recording_malloc = 1;
     }
     elsif ($arg =~ /\A-(skip|min_age)(?:=(.*))?\z/s) {
         my ($name, $value) = ($1, $2);
@@ -787,13 +789,15 @@ sub report {
 # The report's last line when XS modules are loaded whose C allocations the
 # recorder cannot see; '' when there are none.
 sub _unrecorded_xs_line {
+    # With -malloc their C allocations are recorded, as malloc blocks.
+    return '' if $Recording_malloc;
     my @modules = map { $_->{module} } unrecorded_xs_modules();
     return '' unless @modules;
     my $names = @modules == 1 ? $modules[0] : join(', ', @modules[0 .. $#modules - 1]) . " and $modules[-1]";
     my ($verb, $its) = @modules == 1 ? ('was', 'its') : ('were', 'their');
     return "C allocations not recorded: $names $verb built without PERL_MEM_LOG, so $its"
       . " Newx/Renew/Safefree calls are invisible ($its SVs are recorded); no leak listed"
-      . " does not mean none in $its C code\n";
+      . " does not mean none in $its C code (-malloc records it)\n";
 }
 
 =head2 unrecorded_xs_modules
@@ -811,7 +815,9 @@ C<PERL_MEM_LOG>, and are never named. Their
 C<Newx>, C<Renew> and C<Safefree> calls are not logged; the SVs they make
 are. Hashrefs C<< { module => 'JSON::XS', file => '/usr/lib/.../XS.so' } >>,
 sorted by module name (a list; an arrayref in scalar context).
-L</report> ends with a line naming them.
+L</report> ends with a line naming them, unless C<-malloc> records the C
+library's malloc family, and so their C allocations too (as C<malloc>
+blocks, at the Perl line that was running).
 
 =cut
 
