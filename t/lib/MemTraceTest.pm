@@ -70,14 +70,20 @@ sub marked_line {
 
 =head2 sites_at($sites, %where)
 
-The leak sites (from C<leak_sites>) whose fields equal all of C<%where>,
-e.g. C<< sites_at($sites, file => __FILE__, line => 12, kind => 'sv') >>.
+The leak sites (from C<leak_sites>, an arrayref or the list itself) whose
+fields equal all of C<%where>, e.g. C<< sites_at($sites, file => __FILE__,
+line => 12, kind => 'sv') >> or C<< sites_at(leak_sites(), line => 12) >>.
 A C<line> may also be an arrayref C<[FIRST, LAST]>.
 
 =cut
 
 sub sites_at {
-    my ($sites, %where) = @_;
+    # leak_sites() in list context gives the sites themselves: take the
+    # leading hashrefs as the list, the rest as %where.
+    my @args = @_;
+    my $sites = ref $args[0] eq 'ARRAY' ? shift @args : [];
+    push @$sites, shift @args while @args && ref $args[0] eq 'HASH';
+    my %where = @args;
     my @match;
   SITE: for my $site (@$sites) {
         for my $field (keys %where) {
