@@ -13,7 +13,8 @@
 #   MEMTRACE_CONFIGURE_ARGS  extra Configure arguments (whitespace-separated)
 #   MEMTRACE_JOBS       parallel make jobs (default: nproc)
 #   MEMTRACE_PERL_VARIANT  what -Accflags the perl gets (each its own cache key):
-#                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL;
+#                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL
+#                                -fno-omit-frame-pointer -g;
 #                       plain    no PERL_MEM_LOG (the benchmarks' baseline);
 #                       memlog   -DPERL_MEM_LOG with perl's own logger
 #                                (PERL_MEM_LOG=ms at run time), for 'make bench'
@@ -139,7 +140,9 @@ fi
 
 VARIANT=${MEMTRACE_PERL_VARIANT:-memtrace}
 case "$VARIANT" in
-    memtrace) CCFLAGS=("-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL") ;;
+    # Frame pointers make the recorder's walk of C return addresses cheap
+    # and reliable; -g lets the report name their file and line.
+    memtrace) CCFLAGS=("-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL -fno-omit-frame-pointer -g") ;;
     plain) CCFLAGS=() ;;
     memlog) CCFLAGS=("-Accflags=-DPERL_MEM_LOG") ;;
     *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, memlog" ;;
