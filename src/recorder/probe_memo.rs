@@ -3,7 +3,7 @@
 //! and the site it gave. Without the `perl` feature there is no perl to
 //! look at, and every probe is a full one.
 
-use super::event::PerlSiteId;
+use super::event::StackId as PerlSiteId;
 
 #[cfg(feature = "perl")]
 mod imp {
@@ -22,6 +22,7 @@ mod imp {
         file_key: usize,
         line: u32,
         site: u32,
+        callers: u64,
     }
 
     /// Mirrors `MtProbeLayout` in perl_probe.h.
@@ -55,6 +56,11 @@ mod imp {
             let mut layout = Layout::default();
             // SAFETY: fills `layout` only.
             unsafe { memtrace_probe_layout(&mut layout) };
+            // The in-place check compares the innermost frame only: with
+            // deeper stacks or native frames every probe goes through C.
+            if !crate::in_place_probe_allowed() {
+                layout.curcop = 0;
+            }
             // A build defect, not a condition of the program: fail loudly.
             assert_eq!(
                 layout.entries as usize, ENTRIES,

@@ -40,6 +40,117 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 
+MT_HIDDEN uint32_t memtrace_stack_depth = 1;
+
+static uint64_t
+mix_in(uint64_t h, uintptr_t value)
+{
+    h ^= (uint64_t)value;
+    h *= UINT64_C(0x9E3779B97F4A7C15);
+    return h ^ (h >> 29);
+}
+
+/* The Perl call stack below the running statement `cop`, as far as
+ * `depth` frames (the innermost one included). Frame 0 is `cop` in the
+ * innermost running sub (*running, NULL at file level); frame k >= 1 is
+ * the statement that called frame k-1's sub, in the sub that statement
+ * runs in (NULL: file level). Sub frames only, as caller() counts them,
+ * across the stacks of sort blocks, tie and overload callbacks and
+ * DESTROY. *callers identifies frames 1 on (their statements and subs;
+ * 0 if there are none); `frames`, if not NULL, receives them as (COP, CV)
+ * pairs, at most depth - 1. 0 if it cannot be read safely now:
+ * `realloc_old` is the buffer a realloc moves away from, which may be a
+ * context stack.
+ *
+ * While perl enters a sub (pp_entersub: its frame pushed, @_ and the pad
+ * being set up) and until the sub's first statement runs, PL_curcop is
+ * still the caller's statement, which the new frame saved as its
+ * blk_oldcop: that frame is skipped, so such allocations are the caller's
+ * statement, in the caller's sub. */
+MT_HIDDEN int
+memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
+                    const CV **running, uint64_t *callers, uintptr_t *frames, size_t *n_frames)
+{
+    const PERL_SI *si;
+    const PERL_CONTEXT *below = NULL; /* the sub context of the last frame */
+    uint32_t have = 0;
+    uint64_t h = 0;
+    size_t n = 0;
+    *running = NULL;
+    for (si = PL_curstackinfo; si; si = si->si_prev) {
+        I32 i;
+        if (PTR2UV(si->si_cxstack) == realloc_old)
+            return 0; /* this very stack is being moved */
+        for (i = si->si_cxix; i >= 0; i--) {
+            const PERL_CONTEXT *cx = &si->si_cxstack[i];
+            const U8 type = CxTYPE(cx);
+            if (!((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv))
+                continue;
+            if (!below) {
+                if (cx->blk_oldcop == cop)
+                    continue; /* entered, not yet running: the caller's */
+                *running = cx->blk_sub.cv;
+                have = 1;
+                if (depth <= 1)
+                    goto done;
+                below = cx;
+                continue;
+            }
+            if (!below->blk_oldcop)
+                goto done;
+            h = mix_in(mix_in(h, PTR2UV(below->blk_oldcop)), PTR2UV(cx->blk_sub.cv));
+            if (frames) {
+                frames[2 * n] = PTR2UV(below->blk_oldcop);
+                frames[2 * n + 1] = PTR2UV(cx->blk_sub.cv);
+            }
+            n++;
+            if (++have >= depth)
+                goto done;
+            below = cx;
+        }
+    }
+    /* The outermost sub was called from file level (or from a require'd
+     * file's, or an eval's). */
+    if (below && below->blk_oldcop) {
+        h = mix_in(h, PTR2UV(below->blk_oldcop));
+        if (frames) {
+            frames[2 * n] = PTR2UV(below->blk_oldcop);
+            frames[2 * n + 1] = 0;
+        }
+        n++;
+    }
+done:
+    *callers = n ? (h | 1) : 0;
+    if (n_frames)
+        *n_frames = n;
+    return 1;
+}
+
+/* The callers' identity now, for the memo (0 with a depth of 1); 0 with
+ * *ok 0 if there is no interpreter. */
+static uint64_t
+callers_now(const COP *cop, int *ok)
+{
+    const CV *running;
+    uint64_t callers = 0;
+    const uint32_t depth = memtrace_stack_depth;
+#ifdef MULTIPLICITY
+    PerlInterpreter *my_perl = PERL_GET_THX;
+#endif
+    *ok = 1;
+    if (depth <= 1)
+        return 0;
+#ifdef MULTIPLICITY
+    if (!my_perl) {
+        *ok = 0;
+        return 0;
+    }
+#endif
+    if (!memtrace_walk_stack(aTHX_ cop, 0, depth, &running, &callers, NULL, NULL))
+        *ok = 0;
+    return callers;
+}
+
 /* The set of entries for a COP. COPs sit in op slabs, a few dozen bytes
  * apart: the multiply spreads all of the address over the set number. */
 static MtProbeMemo *
@@ -73,9 +184,10 @@ perl_is_at(const COP **cop, const PERL_SI **si)
 
 /* Whether `memo` says perl is at `cop` and `si` as it was then. */
 static int
-memo_holds(const MtProbeMemo *memo, const COP *cop, const PERL_SI *si)
+memo_holds(const MtProbeMemo *memo, const COP *cop, const PERL_SI *si, uint64_t callers)
 {
     return memo->site && PTR2UV(cop) == memo->cop && PTR2UV(si) == memo->si
+        && memo->callers == callers
         && PTR2UV(si->si_cxstack) == memo->context_stack
         && (int64_t)si->si_cxix == memo->cxix
         && (uint32_t)CopLINE(cop) == memo->line && MT_FILE_KEY(cop) == memo->file_key;
@@ -87,12 +199,16 @@ memtrace_probe_again(MtProbeMemo *table)
     const COP *cop;
     const PERL_SI *si;
     const MtProbeMemo *set;
-    int way;
+    uint64_t callers;
+    int way, ok;
     if (!perl_is_at(&cop, &si))
+        return NULL;
+    callers = callers_now(cop, &ok);
+    if (!ok)
         return NULL;
     set = set_for(table, cop);
     for (way = 0; way < MT_PROBE_MEMO_WAYS; way++)
-        if (memo_holds(&set[way], cop, si))
+        if (memo_holds(&set[way], cop, si, callers))
             return &set[way];
     return NULL;
 }
@@ -105,8 +221,12 @@ memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
     const COP *cop;
     const PERL_SI *si;
     MtProbeMemo *set, *memo;
-    int way;
+    uint64_t callers;
+    int way, ok;
     if (!perl_is_at(&cop, &si))
+        return NULL;
+    callers = callers_now(cop, &ok);
+    if (!ok)
         return NULL;
     set = set_for(table, cop);
     for (way = 0; way < MT_PROBE_MEMO_WAYS - 1 && set[way].cop != PTR2UV(cop); way++)
@@ -120,6 +240,7 @@ memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
     memo->file_key = MT_FILE_KEY(cop);
     memo->line = (uint32_t)CopLINE(cop);
     memo->site = site;
+    memo->callers = callers;
     return memo;
 }
 

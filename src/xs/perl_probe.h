@@ -18,6 +18,8 @@ typedef struct {
     uintptr_t file_key;
     uint32_t line;
     uint32_t site;
+    /* The callers' identity (memtrace_walk_stack), 0 with a stack depth of 1. */
+    uint64_t callers;
 } MtProbeMemo;
 
 /* Two ways: with one entry per COP hash, two statements of a loop that
@@ -48,5 +50,12 @@ typedef struct {
 } MtProbeLayout;
 
 void memtrace_probe_layout(MtProbeLayout *out);
+
+/* How many frames of the Perl call stack a record keeps, innermost first
+ * (1: the running statement only). Set by memtrace_shim_set_stack_depth. */
+#ifndef MT_STACK_DEPTH_MAX
+#  define MT_STACK_DEPTH_MAX 64 /* as in shim.h */
+#endif
+extern uint32_t memtrace_stack_depth __attribute__((visibility("hidden")));
 
 #endif
