@@ -16,6 +16,8 @@
 #                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL
 #                                -fno-omit-frame-pointer -g;
 #                       plain    no PERL_MEM_LOG (the benchmarks' baseline);
+#                       plain-fp plain with -fno-omit-frame-pointer (what
+#                                frame pointers cost perl, for 'make bench');
 #                       memlog   -DPERL_MEM_LOG with perl's own logger
 #                                (PERL_MEM_LOG=ms at run time), for 'make bench'
 set -euo pipefail
@@ -144,8 +146,9 @@ case "$VARIANT" in
     # and reliable; -g lets the report name their file and line.
     memtrace) CCFLAGS=("-Accflags=-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL -fno-omit-frame-pointer -g") ;;
     plain) CCFLAGS=() ;;
+    plain-fp) CCFLAGS=("-Accflags=-fno-omit-frame-pointer") ;;
     memlog) CCFLAGS=("-Accflags=-DPERL_MEM_LOG") ;;
-    *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, memlog" ;;
+    *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, plain-fp, memlog" ;;
 esac
 CONFIGURE_ARGS=(-des -Duseshrplib "${CCFLAGS[@]}" -Dman1dir=none -Dman3dir=none)
 THREADED=no
@@ -250,7 +253,7 @@ rm -rf "$PREFIX"   # a previous, interrupted install (no stamp) is redone
 run_logged "$LOG" "installing perl $PERL_VERSION" bash -c 'cd "$1" && exec make install </dev/null' install "$TREE"
 
 [[ -x "$PERL_BIN" ]] || die "make install did not create $PERL_BIN; see $LOG"
-if [[ $VARIANT == plain ]]; then
+if [[ $VARIANT == plain* ]]; then
     "$PERL_BIN" -e 1 || die "$PERL_BIN does not start; see $LOG"
 else
     "$HERE/check-perl.sh" "$PERL_BIN" || exit 2

@@ -120,12 +120,11 @@ pub fn context_depths() -> (u32, u32) {
     (STACK_DEPTH.load(Ordering::Relaxed), c_frames::depth())
 }
 
-/// Whether the hot path may take the Perl site from its in-place memo
-/// check, which looks at the innermost frame only and takes no native
-/// frames.
+/// Whether the hot path may take the Perl call stack from its in-place
+/// memo check, which takes no native frames.
 #[cfg_attr(not(feature = "perl"), allow(dead_code))]
 pub(crate) fn in_place_probe_allowed() -> bool {
-    STACK_DEPTH.load(Ordering::Relaxed) <= 1 && c_frames::depth() == 0
+    c_frames::depth() == 0
 }
 
 /// Start (or resume) recording.

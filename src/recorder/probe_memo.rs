@@ -11,6 +11,18 @@ mod imp {
 
     use super::PerlSiteId;
 
+    /// Mirrors `MtMemoSub` in perl_probe.h.
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Sub {
+        index: i64,
+        oldcop: usize,
+        cv: usize,
+    }
+
+    /// `MT_MEMO_SUBS` in perl_probe.h.
+    const MEMO_SUBS: usize = 8;
+
     /// Mirrors `MtProbeMemo` in perl_probe.h.
     #[repr(C)]
     #[derive(Clone, Copy, Default)]
@@ -23,6 +35,9 @@ mod imp {
         line: u32,
         site: u32,
         callers: u64,
+        in_place: u32,
+        n_subs: u32,
+        subs: [Sub; MEMO_SUBS],
     }
 
     /// Mirrors `MtProbeLayout` in perl_probe.h.
@@ -36,6 +51,11 @@ mod imp {
         cop_line: u32,
         cop_file: u32,
         entries: u32,
+        cx_size: u32,
+        cx_oldcop: u32,
+        cx_cv: u32,
+        memo_subs: u32,
+        stack_depth: u32,
     }
 
     /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
@@ -48,7 +68,11 @@ mod imp {
     pub struct ProbeMemo {
         table: Box<[Entry; ENTRIES]>,
         layout: Layout,
-        last: Cell<Entry>,
+        /// The entry of `table` last found or written, or null. (A
+        /// pointer, not a copy: an entry is a few hundred bytes. Entries
+        /// move within their set, but each slot always holds a whole entry,
+        /// so whatever the slot holds is checked as it is.)
+        last: Cell<*const Entry>,
     }
 
     impl Default for ProbeMemo {
@@ -63,13 +87,14 @@ mod imp {
             }
             // A build defect, not a condition of the program: fail loudly.
             assert_eq!(
-                layout.entries as usize, ENTRIES,
+                (layout.entries as usize, layout.memo_subs as usize),
+                (ENTRIES, MEMO_SUBS),
                 "perl_probe.h and probe_memo.rs disagree on the memo's size"
             );
             ProbeMemo {
                 table: Box::new([Entry::default(); ENTRIES]),
                 layout,
-                last: Cell::new(Entry::default()),
+                last: Cell::new(std::ptr::null()),
             }
         }
     }
@@ -100,7 +125,7 @@ mod imp {
             let found = unsafe { memtrace_probe_again(self.table.as_ptr() as *mut Entry).as_ref() };
             match found {
                 Some(entry) => {
-                    self.last.set(*entry);
+                    self.last.set(entry);
                     entry.site
                 }
                 None => 0,
@@ -113,7 +138,13 @@ mod imp {
         #[inline(always)]
         pub fn again_in_place(&self) -> PerlSiteId {
             let (layout, last) = (&self.layout, self.last.get());
-            if layout.curcop == 0 || last.site == 0 {
+            if layout.curcop == 0 || last.is_null() {
+                return 0;
+            }
+            // SAFETY: `last` points into `table`, which lives as long as
+            // self; only this thread writes it, not meanwhile.
+            let last = unsafe { &*last };
+            if last.site == 0 {
                 return 0;
             }
             // SAFETY: the layout holds the addresses of PL_curcop and
@@ -136,6 +167,7 @@ mod imp {
                     && cxix as i64 == last.cxix
                     && line == last.line
                     && file_key == last.file_key
+                    && (layout.stack_depth <= 1 || self.subs_hold(last, context_stack))
                 {
                     last.site
                 } else {
@@ -150,9 +182,30 @@ mod imp {
             // SAFETY: as above; writes the table only, and returns the
             // entry it wrote (in the table) or null.
             let written = unsafe { memtrace_probe_remember(self.table.as_mut_ptr(), site) };
-            // SAFETY: null or an entry of the table.
-            self.last
-                .set(unsafe { written.as_ref() }.copied().unwrap_or_default());
+            self.last.set(written);
+        }
+
+        /// Whether the sub frames `entry` saw are where they were, as they
+        /// were (`memtrace_probe_again`'s subs_hold, in place): then the
+        /// callers are the same. False if the entry's frames must be
+        /// walked instead (another stack info, or too many).
+        #[inline(always)]
+        fn subs_hold(&self, entry: &Entry, context_stack: usize) -> bool {
+            if entry.in_place == 0 {
+                return false;
+            }
+            let layout = &self.layout;
+            let n = (entry.n_subs as usize).min(MEMO_SUBS);
+            entry.subs[..n].iter().all(|sub| {
+                let cx = context_stack + sub.index as usize * layout.cx_size as usize;
+                // SAFETY: the context stack is perl's current one (checked
+                // by the caller), and `index` is at most its top index, as
+                // it was when the entry was written (cxix is the same).
+                unsafe {
+                    *((cx + layout.cx_oldcop as usize) as *const usize) == sub.oldcop
+                        && *((cx + layout.cx_cv as usize) as *const usize) == sub.cv
+                }
+            })
         }
     }
 }

@@ -67,9 +67,9 @@ mix_in(uint64_t h, uintptr_t value)
  * still the caller's statement, which the new frame saved as its
  * blk_oldcop: that frame is skipped, so such allocations are the caller's
  * statement, in the caller's sub. */
-MT_HIDDEN int
-memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
-                    const CV **running, uint64_t *callers, uintptr_t *frames, size_t *n_frames)
+static int
+walk(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth, const CV **running,
+     uint64_t *callers, uintptr_t *frames, size_t *n_frames, MtProbeMemo *memo)
 {
     const PERL_SI *si;
     const PERL_CONTEXT *below = NULL; /* the sub context of the last frame */
@@ -77,18 +77,34 @@ memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
     uint64_t h = 0;
     size_t n = 0;
     *running = NULL;
+    if (memo) {
+        memo->in_place = 1;
+        memo->n_subs = 0;
+    }
     for (si = PL_curstackinfo; si; si = si->si_prev) {
         I32 i;
         if (PTR2UV(si->si_cxstack) == realloc_old)
             return 0; /* this very stack is being moved */
+        if (memo && si != PL_curstackinfo)
+            memo->in_place = 0; /* frames of another stack info: walk */
         for (i = si->si_cxix; i >= 0; i--) {
             const PERL_CONTEXT *cx = &si->si_cxstack[i];
             const U8 type = CxTYPE(cx);
             if (!((type == CXt_SUB || type == CXt_FORMAT) && cx->blk_sub.cv))
                 continue;
+            if (!below && cx->blk_oldcop == cop)
+                continue; /* entered, not yet running: the caller's */
+            if (memo) {
+                if (memo->n_subs < MT_MEMO_SUBS) {
+                    MtMemoSub *sub = &memo->subs[memo->n_subs++];
+                    sub->index = i;
+                    sub->oldcop = PTR2UV(cx->blk_oldcop);
+                    sub->cv = PTR2UV(cx->blk_sub.cv);
+                } else {
+                    memo->in_place = 0;
+                }
+            }
             if (!below) {
-                if (cx->blk_oldcop == cop)
-                    continue; /* entered, not yet running: the caller's */
                 *running = cx->blk_sub.cv;
                 have = 1;
                 if (depth <= 1)
@@ -126,10 +142,17 @@ done:
     return 1;
 }
 
+MT_HIDDEN int
+memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
+                    const CV **running, uint64_t *callers, uintptr_t *frames, size_t *n_frames)
+{
+    return walk(aTHX_ cop, realloc_old, depth, running, callers, frames, n_frames, NULL);
+}
+
 /* The callers' identity now, for the memo (0 with a depth of 1); 0 with
  * *ok 0 if there is no interpreter. */
 static uint64_t
-callers_now(const COP *cop, int *ok)
+callers_now(const COP *cop, int *ok, MtProbeMemo *memo)
 {
     const CV *running;
     uint64_t callers = 0;
@@ -138,6 +161,10 @@ callers_now(const COP *cop, int *ok)
     PerlInterpreter *my_perl = PERL_GET_THX;
 #endif
     *ok = 1;
+    if (memo) {
+        memo->in_place = 1;
+        memo->n_subs = 0;
+    }
     if (depth <= 1)
         return 0;
 #ifdef MULTIPLICITY
@@ -146,9 +173,25 @@ callers_now(const COP *cop, int *ok)
         return 0;
     }
 #endif
-    if (!memtrace_walk_stack(aTHX_ cop, 0, depth, &running, &callers, NULL, NULL))
+    if (!walk(aTHX_ cop, 0, depth, &running, &callers, NULL, NULL, memo))
         *ok = 0;
     return callers;
+}
+
+/* Whether the sub frames `memo` saw are where they were, as they were:
+ * then the callers are the same (perl is at the same statement at the same
+ * depth of the same context stack, checked before). */
+static int
+subs_hold(const MtProbeMemo *memo, const PERL_SI *si)
+{
+    uint32_t k;
+    for (k = 0; k < memo->n_subs; k++) {
+        const MtMemoSub *sub = &memo->subs[k];
+        const PERL_CONTEXT *cx = &si->si_cxstack[sub->index];
+        if (PTR2UV(cx->blk_oldcop) != sub->oldcop || PTR2UV(cx->blk_sub.cv) != sub->cv)
+            return 0;
+    }
+    return 1;
 }
 
 /* The set of entries for a COP. COPs sit in op slabs, a few dozen bytes
@@ -184,10 +227,9 @@ perl_is_at(const COP **cop, const PERL_SI **si)
 
 /* Whether `memo` says perl is at `cop` and `si` as it was then. */
 static int
-memo_holds(const MtProbeMemo *memo, const COP *cop, const PERL_SI *si, uint64_t callers)
+memo_holds(const MtProbeMemo *memo, const COP *cop, const PERL_SI *si)
 {
     return memo->site && PTR2UV(cop) == memo->cop && PTR2UV(si) == memo->si
-        && memo->callers == callers
         && PTR2UV(si->si_cxstack) == memo->context_stack
         && (int64_t)si->si_cxix == memo->cxix
         && (uint32_t)CopLINE(cop) == memo->line && MT_FILE_KEY(cop) == memo->file_key;
@@ -199,17 +241,31 @@ memtrace_probe_again(MtProbeMemo *table)
     const COP *cop;
     const PERL_SI *si;
     const MtProbeMemo *set;
-    uint64_t callers;
-    int way, ok;
+    uint64_t callers = 0;
+    int way, ok, walked = 0;
     if (!perl_is_at(&cop, &si))
         return NULL;
-    callers = callers_now(cop, &ok);
-    if (!ok)
-        return NULL;
     set = set_for(table, cop);
-    for (way = 0; way < MT_PROBE_MEMO_WAYS; way++)
-        if (memo_holds(&set[way], cop, si, callers))
-            return &set[way];
+    for (way = 0; way < MT_PROBE_MEMO_WAYS; way++) {
+        const MtProbeMemo *memo = &set[way];
+        if (!memo_holds(memo, cop, si))
+            continue;
+        if (memtrace_stack_depth <= 1)
+            return memo;
+        if (memo->in_place) {
+            if (subs_hold(memo, si))
+                return memo;
+            continue;
+        }
+        if (!walked) {
+            callers = callers_now(cop, &ok, NULL);
+            if (!ok)
+                return NULL;
+            walked = 1;
+        }
+        if (memo->callers == callers)
+            return memo;
+    }
     return NULL;
 }
 
@@ -220,12 +276,12 @@ memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
 {
     const COP *cop;
     const PERL_SI *si;
-    MtProbeMemo *set, *memo;
+    MtProbeMemo *set, *memo, walked;
     uint64_t callers;
     int way, ok;
     if (!perl_is_at(&cop, &si))
         return NULL;
-    callers = callers_now(cop, &ok);
+    callers = callers_now(cop, &ok, &walked);
     if (!ok)
         return NULL;
     set = set_for(table, cop);
@@ -241,6 +297,9 @@ memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
     memo->line = (uint32_t)CopLINE(cop);
     memo->site = site;
     memo->callers = callers;
+    memo->in_place = walked.in_place;
+    memo->n_subs = walked.n_subs;
+    memcpy(memo->subs, walked.subs, walked.n_subs * sizeof walked.subs[0]);
     return memo;
 }
 
@@ -257,6 +316,11 @@ memtrace_probe_layout(MtProbeLayout *out)
 {
     memset(out, 0, sizeof *out);
     out->entries = MT_PROBE_MEMO_ENTRIES;
+    out->memo_subs = MT_MEMO_SUBS;
+    out->stack_depth = memtrace_stack_depth;
+    out->cx_size = (uint32_t)sizeof(PERL_CONTEXT);
+    out->cx_oldcop = (uint32_t)STRUCT_OFFSET(PERL_CONTEXT, blk_oldcop);
+    out->cx_cv = (uint32_t)STRUCT_OFFSET(PERL_CONTEXT, blk_sub.cv);
 #ifndef MULTIPLICITY
     out->curcop = PTR2UV(&PL_curcop);
     out->curstackinfo = PTR2UV(&PL_curstackinfo);
