@@ -68,6 +68,9 @@ mod imp {
     pub struct ProbeMemo {
         table: Box<[Entry; ENTRIES]>,
         layout: Layout,
+        /// `layout.curcop` as C gave it, for [`Self::again`] (the layout's
+        /// own is 0 while the hot path must not check in place).
+        curcop_any: usize,
         /// The entry of `table` last found or written, or null. (A
         /// pointer, not a copy: an entry is a few hundred bytes. Entries
         /// move within their set, but each slot always holds a whole entry,
@@ -80,8 +83,11 @@ mod imp {
             let mut layout = Layout::default();
             // SAFETY: fills `layout` only.
             unsafe { memtrace_probe_layout(&mut layout) };
-            // The in-place check compares the innermost frame only: with
-            // deeper stacks or native frames every probe goes through C.
+            // The hot path's in-place check (no call) takes no native
+            // frames: while they are on, it must fail and leave the event
+            // to the path that takes them, whose own check (`again`)
+            // still runs in place.
+            let curcop_any = layout.curcop;
             if !crate::in_place_probe_allowed() {
                 layout.curcop = 0;
             }
@@ -94,6 +100,7 @@ mod imp {
             ProbeMemo {
                 table: Box::new([Entry::default(); ENTRIES]),
                 layout,
+                curcop_any,
                 last: Cell::new(std::ptr::null()),
             }
         }
@@ -110,7 +117,7 @@ mod imp {
         /// the current COP; 0 otherwise.
         #[inline(always)]
         pub fn again(&self) -> PerlSiteId {
-            let site = self.again_in_place();
+            let site = self.again_at(self.curcop_any);
             if site != 0 {
                 return site;
             }
@@ -137,8 +144,15 @@ mod imp {
         /// call; 0 on a perl with MULTIPLICITY.
         #[inline(always)]
         pub fn again_in_place(&self) -> PerlSiteId {
+            self.again_at(self.layout.curcop)
+        }
+
+        /// [`Self::again_in_place`] with `curcop` the address of PL_curcop
+        /// (0: no in-place check).
+        #[inline(always)]
+        fn again_at(&self, curcop: usize) -> PerlSiteId {
             let (layout, last) = (&self.layout, self.last.get());
-            if layout.curcop == 0 || last.is_null() {
+            if curcop == 0 || last.is_null() {
                 return 0;
             }
             // SAFETY: `last` points into `table`, which lives as long as
@@ -154,7 +168,7 @@ mod imp {
             // of the last entry, which were live and non-null when it was
             // written, and are perl's current ones now.
             unsafe {
-                let cop = *(layout.curcop as *const usize);
+                let cop = *(curcop as *const usize);
                 let si = *(layout.curstackinfo as *const usize);
                 if cop != last.cop || si != last.si {
                     return 0;

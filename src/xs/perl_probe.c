@@ -142,11 +142,26 @@ done:
     return 1;
 }
 
+/* The walk the full probe made of this thread's stack, with what a memo
+ * entry keeps of it, for memtrace_probe_remember in the same hook call
+ * (perl has not moved in between): one walk per full probe, not two. */
+static __thread MtProbeMemo pending;
+
 MT_HIDDEN int
 memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
                     const CV **running, uint64_t *callers, uintptr_t *frames, size_t *n_frames)
 {
-    return walk(aTHX_ cop, realloc_old, depth, running, callers, frames, n_frames, NULL);
+    MtProbeMemo *memo = frames ? NULL : &pending;
+    int ok = walk(aTHX_ cop, realloc_old, depth, running, callers, frames, n_frames, memo);
+    if (memo) {
+        const PERL_SI *si = PL_curstackinfo;
+        memo->cop = ok && si ? PTR2UV(cop) : 0;
+        memo->si = PTR2UV(si);
+        memo->context_stack = si ? PTR2UV(si->si_cxstack) : 0;
+        memo->cxix = si ? si->si_cxix : 0;
+        memo->callers = *callers;
+    }
+    return ok;
 }
 
 /* The callers' identity now, for the memo (0 with a depth of 1); 0 with
@@ -281,11 +296,22 @@ memtrace_probe_remember(MtProbeMemo *table, uint32_t site)
     int way, ok;
     if (!perl_is_at(&cop, &si))
         return NULL;
-    callers = callers_now(cop, &ok, &walked);
-    if (!ok)
-        return NULL;
+    if (memtrace_stack_depth > 1 && pending.cop == PTR2UV(cop) && pending.si == PTR2UV(si)
+        && pending.context_stack == PTR2UV(si->si_cxstack) && pending.cxix == si->si_cxix) {
+        walked = pending;
+        callers = pending.callers;
+    } else {
+        callers = callers_now(cop, &ok, &walked);
+        if (!ok)
+            return NULL;
+    }
+    pending.cop = 0;
     set = set_for(table, cop);
-    for (way = 0; way < MT_PROBE_MEMO_WAYS - 1 && set[way].cop != PTR2UV(cop); way++)
+    /* A statement reached from other callers is another entry: a sub
+     * called from two places keeps both. */
+    for (way = 0; way < MT_PROBE_MEMO_WAYS - 1
+                  && !(set[way].cop == PTR2UV(cop) && set[way].callers == callers);
+         way++)
         ;
     memmove(&set[1], &set[0], (size_t)way * sizeof *set);
     memo = &set[0];
