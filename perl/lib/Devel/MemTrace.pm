@@ -773,6 +773,15 @@ for file-level code):
           C site: Leaky.xs:26 XS_Leaky_leak_buffer; steady; per iteration: 1 1 1 1 1 1
 
 A site with SVs of several types says so: C<24 leaked SVs (12 HASH, 12 IV)>.
+Under the two lines, where the site's leaks were called from, most leaked
+first (up to 5 stacks, the rest counted; see L</-stack=N>):
+
+          8 called from app.pl line 31, in main::handle <- app.pl line 50
+
+With L</-c_frames[=N]> the C site is the first native frame outside perl's
+allocation functions, the allocator beside it:
+C<C site: pp_ctl.c:5031 S_do_smartmatch (allocated by sv_inline.h:369
+Perl_newSV_type)>.
 By default only the ongoing sites (steady and intermittent) are listed,
 followed by a line counting the stopped ones (one-time retention) that were
 left out. When there is nothing to list the report says
