@@ -243,7 +243,7 @@ fn library_leak() -> Capture {
     given.capture.perl_sites[inner].sub = sub;
     let runtime = given.string("main::RUNTIME");
     let file = given.string("poller.pl");
-    let mut stack_from = |given: &mut Given, line: u32| {
+    let stack_from = |given: &mut Given, line: u32| {
         given.capture.perl_sites.push(PerlSite {
             file,
             line,

@@ -617,7 +617,9 @@ pub fn stop_after_panic() {
 /// if they are on, the native frames of the hook's caller. The one source
 /// of a record's [`Context`], for every hook that creates something. `old`
 /// is the address a realloc moves away from (0 for anything else). It must
-/// be called from within a hook (the native frames are walked from here).
+/// be called from within a hook that began with
+/// [`c_frames::note_hook_entry`] (the native frames are walked from where
+/// that hook was entered).
 #[inline(always)]
 fn capture_context_on(local: &Local, old: usize) -> Context {
     Context {
@@ -627,8 +629,9 @@ fn capture_context_on(local: &Local, old: usize) -> Context {
 }
 
 /// [`capture_context_on`] for this thread, for a hook outside this crate
-/// (such as one of the C library's allocation functions): `Context::NONE`
-/// on a thread whose state is gone.
+/// (such as one of the C library's allocation functions, which calls
+/// [`c_frames::note_hook_entry`] first thing): `Context::NONE` on a
+/// thread whose state is gone.
 #[inline(never)]
 pub fn capture_context(old: usize) -> Context {
     LOCAL

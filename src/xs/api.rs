@@ -159,6 +159,8 @@ pub extern "C" fn memtrace_rs_stats(out: *mut MtStats) {
             sv_live: a.totals.sv_live,
             sites: a.sites.len() as u64,
             perl_sites: recorder::with_perl_sites(|p| p.len() as u64),
+            stacks: recorder::with_perl_sites(|p| p.stacks_len() as u64 - 1),
+            c_frame_lists: recorder::with_perl_sites(|p| p.c_frames_len() as u64 - 1),
             table_bytes: a.live_table_bytes() as u64,
             site_table_bytes: a.sites.heap_bytes() as u64,
             iteration: a.iteration,

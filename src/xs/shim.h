@@ -194,6 +194,8 @@ typedef struct {
     uint64_t sv_live;
     uint64_t sites;
     uint64_t perl_sites;
+    uint64_t stacks;      /* interned Perl call stacks */
+    uint64_t c_frame_lists; /* interned native frame lists */
     uint64_t table_bytes;
     uint64_t site_table_bytes;
     uint32_t iteration;

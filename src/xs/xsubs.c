@@ -300,6 +300,8 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     store_uv(aTHX_ hv, "sv_live", s.sv_live);
     store_uv(aTHX_ hv, "sites", s.sites);
     store_uv(aTHX_ hv, "perl_sites", s.perl_sites);
+    store_uv(aTHX_ hv, "stacks", s.stacks);
+    store_uv(aTHX_ hv, "c_frame_lists", s.c_frame_lists);
     store_uv(aTHX_ hv, "table_bytes", s.table_bytes);
     store_uv(aTHX_ hv, "site_table_bytes", s.site_table_bytes);
     store_uv(aTHX_ hv, "iteration", s.iteration);

@@ -951,6 +951,7 @@ The recorder's own counters:
                        with no logged free in between
     live_records mem_live mem_bytes sv_live   what is live now
     sites perl_sites   interned allocation sites and Perl sites
+    stacks c_frame_lists  interned Perl call stacks and native frame lists
     table_bytes        the live table's memory; bytes_per_record per record
     site_table_bytes   the site table's memory
     iteration          the open iteration
