@@ -210,16 +210,25 @@ mod imp {
             }
             let layout = &self.layout;
             let n = (entry.n_subs as usize).min(MEMO_SUBS);
-            entry.subs[..n].iter().all(|sub| {
+            // A plain loop: the hot path calls nothing (an iterator
+            // adapter here was left out of line, a call on every event).
+            let mut k = 0;
+            while k < n {
+                let sub = &entry.subs[k];
                 let cx = context_stack + sub.index as usize * layout.cx_size as usize;
                 // SAFETY: the context stack is perl's current one (checked
                 // by the caller), and `index` is at most its top index, as
                 // it was when the entry was written (cxix is the same).
-                unsafe {
+                let same = unsafe {
                     *((cx + layout.cx_oldcop as usize) as *const usize) == sub.oldcop
                         && *((cx + layout.cx_cv as usize) as *const usize) == sub.cv
+                };
+                if !same {
+                    return false;
                 }
-            })
+                k += 1;
+            }
+            true
         }
     }
 }
