@@ -430,6 +430,51 @@ mod tests {
     }
 
     #[test]
+    fn stacks_and_native_frame_lists_are_interned_once() {
+        let mut p = PerlSites::default();
+        let inner = p.intern(b"lib/Lib.pm", 4, b"Lib::make");
+        let (a, b) = (
+            p.intern(b"t.pl", 20, b"main::RUNTIME"),
+            p.intern(b"t.pl", 30, b"main::RUNTIME"),
+        );
+        let from_a = p.intern_stack(&[inner, a]);
+        let from_b = p.intern_stack(&[inner, b]);
+        assert_ne!(from_a, from_b, "another caller, another stack");
+        assert_eq!(p.intern_stack(&[inner, a]), from_a);
+        assert_eq!(p.intern_stack(&[]), 0, "the empty stack is 0");
+        assert_eq!(
+            (p.stack(from_b), p.innermost(from_b)),
+            (&[inner, b][..], inner)
+        );
+        assert_eq!(p.innermost(0), 0);
+        let frames = p.intern_c_frames(&[0x1000, 0x2000]);
+        assert_ne!(frames, 0);
+        assert_eq!(p.intern_c_frames(&[0x1000, 0x2000]), frames);
+        assert_ne!(p.intern_c_frames(&[0x1000]), frames);
+        assert_eq!(p.c_frames(frames), &[0x1000, 0x2000]);
+        assert_eq!((p.stacks_len(), p.c_frames_len()), (3, 3));
+    }
+
+    #[test]
+    fn a_site_is_its_c_site_with_its_context() {
+        let mut sites = Sites::default();
+        let mut at = |stack| {
+            sites.intern(
+                Kind::Sv,
+                StaticStr(c"sv.c".as_ptr()),
+                5594,
+                StaticStr(c"Perl_newSV".as_ptr()),
+                StaticStr::NULL,
+                Context::of_stack(stack),
+            )
+        };
+        let (one, two) = (at(1), at(2));
+        assert_ne!(one, two, "two stacks, two sites");
+        assert_eq!(at(1), one);
+        assert_eq!(sites.get(two).context, Context::of_stack(2));
+    }
+
+    #[test]
     fn every_string_eval_is_one_file() {
         let mut p = PerlSites::default();
         let first = p.intern(b"(eval 1)", 2, b"main::RUNTIME");
