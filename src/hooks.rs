@@ -14,7 +14,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::recorder::{self, Op, StaticStr};
+use crate::recorder::{self, c_frames, Op, StaticStr};
 
 type MallocT = *mut c_void;
 /// perl's UV on every 64-bit (and ILP32) platform we build for.
@@ -224,6 +224,7 @@ pub extern "C" fn Perl_mem_log_alloc(
     if !recorder::is_active() || newalloc.is_null() {
         return newalloc;
     }
+    c_frames::note_hook_entry();
     record_alloc(n, typesize, type_name, newalloc, file, line, func)
 }
 
@@ -243,6 +244,7 @@ pub extern "C" fn Perl_mem_log_realloc(
     if !recorder::is_active() {
         return newalloc;
     }
+    c_frames::note_hook_entry();
     record_realloc(n, typesize, type_name, oldalloc, newalloc, file, line, func)
 }
 
@@ -289,6 +291,7 @@ pub extern "C" fn Perl_mem_log_new_sv(
     func: *const c_char,
 ) {
     if recorder::is_active() {
+        c_frames::note_hook_entry();
         record_new_sv(sv as usize, file, line, func);
     }
 }

@@ -55,10 +55,10 @@ refused(sub { Devel::MemTrace::leaks('skip') },
     qr/^Devel::MemTrace::leaks: options come in NAME => VALUE pairs/,
     'leaks(odd list)');
 refused(sub { Devel::MemTrace::leak_sites(status => 'bad') },
-    qr/^Devel::MemTrace::leak_sites: option 'status' must be 'steady', 'intermittent', 'stopped', 'ongoing', 'all', not 'bad'; valid options: skip, min_age, status at /,
+    qr/^Devel::MemTrace::leak_sites: option 'status' must be 'steady', 'intermittent', 'stopped', 'ongoing', 'all', not 'bad'; valid options: skip, min_age, status, by, library at /,
     "leak_sites(status => 'bad')");
 refused(sub { Devel::MemTrace::leak_sites(every => 1) },
-    qr/^Devel::MemTrace::leak_sites: unknown option 'every'; valid options: skip, min_age, status at /,
+    qr/^Devel::MemTrace::leak_sites: unknown option 'every'; valid options: skip, min_age, status, by, library at /,
     'leak_sites(every => 1)');
 refused(sub { Devel::MemTrace::report(status => 'all') },
     qr/^Devel::MemTrace::report: unknown option 'status'; valid options: skip, min_age, all, top at /,
@@ -79,7 +79,7 @@ refused(sub { Devel::MemTrace::report(all => *STDOUT) },
     qr/^Devel::MemTrace::report: option 'all' must be a true or false value \(such as 1 or 0\), not a glob \(\*main::STDOUT\); valid options: /,
     'report(all => *STDOUT)');
 refused(sub { Devel::MemTrace::leak_sites(status => \'all') },
-    qr/^Devel::MemTrace::leak_sites: option 'status' must be .*, not a SCALAR reference; valid options: skip, min_age, status at /,
+    qr/^Devel::MemTrace::leak_sites: option 'status' must be .*, not a SCALAR reference; valid options: skip, min_age, status, by, library at /,
     "leak_sites(status => \\'all')");
 refused(sub { Devel::MemTrace::leaks(skip => bless {}, 'My::Count') },
     qr/^Devel::MemTrace::leaks: option 'skip' must be an integer from 0 to 4294967295, not a My::Count object; valid options: skip, min_age at /,

@@ -38,15 +38,22 @@ like($report, qr/^Devel::MemTrace report: 305000 iterations closed;/, 'the repor
 like($report, qr/^\.\.\. \(\d+ iterations not shown\)$/m, '... and says what it leaves out');
 
 # String evals: perl names each "(eval N)"; all of them are one file.
-my $sites_before = stats()->{perl_sites};
+# Called from a sub, so that their allocations have call stacks too.
+my ($sites_before, $stacks_before) = @{ stats() }{qw(perl_sites stacks)};
 $before = rss_mb();
-for my $i (1 .. 20_000) {
-    my $sum = eval "my \@a = map { [\$_] } 1 .. 50; $i + scalar \@a";    # LINE: eval
-    die $@ unless defined $sum;
+sub evals {
+    for my $i (1 .. 20_000) {
+        my $sum = eval "my \@a = map { [\$_] } 1 .. 50; $i + scalar \@a";    # LINE: eval
+        die $@ unless defined $sum;
+    }
 }
+evals();
 checkpoint();
-cmp_ok(stats()->{perl_sites} - $sites_before, '<', 10, '20,000 string evals add a handful of Perl sites, not one each')
-    or diag stats()->{perl_sites} - $sites_before;
+my ($sites_after, $stacks_after) = @{ stats() }{qw(perl_sites stacks)};
+cmp_ok($sites_after - $sites_before, '<', 10, '20,000 string evals add a handful of Perl sites, not one each')
+    or diag $sites_after - $sites_before;
+cmp_ok($stacks_after - $stacks_before, '<', 20, '... and a handful of call stacks')
+    or diag $stacks_after - $stacks_before;
 $grew = rss_mb() - $before;
 cmp_ok($grew, '<', 3, '... and grow the process by less than 3 MB') or diag sprintf '%.1f MB', $grew;
 

@@ -7,7 +7,7 @@ use Test::More;
 use lib 't/lib';
 use MemTraceTest qw(run_perl write_script);
 
-my $KNOWN = q{known options: -iteration=Pkg::sub, -iteration_every=SECONDS, -report_at_END, -dump_at_END[=FILE], -dump_on=SIGNAL[:FILE], -dump_every=N[:FILE], -skip=N, -min_age=N, -all, -malloc};
+my $KNOWN = q{known options: -iteration=Pkg::sub, -iteration_every=SECONDS, -report_at_END, -dump_at_END[=FILE], -dump_on=SIGNAL[:FILE], -dump_every=N[:FILE], -skip=N, -min_age=N, -all, -malloc, -stack=N, -c_frames[=N]};
 
 my $script = write_script(<<'PERL');
 use strict;

@@ -308,7 +308,9 @@ $bytes += $_->{bytes} for @cli_sites;
 is($fdata->{total}, $bytes, "... total: the report's $bytes leaked bytes");
 my %stack_bytes;
 for my $stack (@{ $fdata->{stacks} || [] }) {
-    my ($line) = ($stack->{frames}[0] // '') =~ /poller\.pl:(\d+)\)\z/;
+    # Outermost first: the Perl stack, then the C site and the type; the
+    # innermost Perl frame is the reported line.
+    my ($line) = ($stack->{frames}[-3] // '') =~ /poller\.pl:(\d+)\)\z/;
     $stack_bytes{ $line // 'other' } += $stack->{value};
 }
 my %site_bytes;

@@ -305,7 +305,7 @@ like($run->{stderr}, qr{\ADevel::MemTrace: -dump_at_END: Devel::MemTrace::dump: 
 # failed BEGIN).
 
 my $KNOWN = 'known options: -iteration=Pkg::sub, -iteration_every=SECONDS, -report_at_END,'
-  . ' -dump_at_END[=FILE], -dump_on=SIGNAL[:FILE], -dump_every=N[:FILE], -skip=N, -min_age=N, -all, -malloc';
+  . ' -dump_at_END[=FILE], -dump_on=SIGNAL[:FILE], -dump_every=N[:FILE], -skip=N, -min_age=N, -all, -malloc, -stack=N, -c_frames[=N]';
 my $NEEDS_SIGNAL  = 'option needs a signal name such as -dump_on=USR2:';
 my $NEEDS_N       = 'option needs a whole number of iterations from 1 such as -dump_every=10:';
 my $NEEDS_SECONDS = 'option needs a number of seconds from 0.001 to 86400 such as -iteration_every=10:';

@@ -21,6 +21,11 @@
 #   (a) perl without PERL_MEM_LOG          (b) PERL_MEM_LOG + NOIMPL, no recorder
 #   (c) MemTrace perl, recording off       (d) recording on (-MDevel::MemTrace)
 #   (m) recording on with -malloc (the C library's malloc family too)
+#   (z) all the heavier options together: -stack=32,-c_frames,-malloc
+#   (d1) recording on with -stack=1 (the Perl site alone, no callers)
+#   (f) deep stacks, -stack=32   (g) C frames, -c_frames   (h) both
+#   (a') perl (a) built with -fno-omit-frame-pointer: what frame pointers
+#        cost perl itself (the 'plain-fp' variant)
 #   (e) perl's own logger: the memlog perl with PERL_MEM_LOG=3ms, 3>file
 #   heaptrack and valgrind memcheck on (a); Test::LeakTrace's leaked_info
 #   around the workload on the MemTrace perl (perl/bench/leaktrace.pl);
@@ -36,6 +41,7 @@
 #   BENCH_WORKLOADS=churn,json,regex,bigheap   which workloads, in this order
 #   BENCH_SKIP=           comma-separated columns to leave out, of:
 #                         malloc logger heaptrack valgrind leaktrace hooks
+#                         framepointers
 #   BENCH_HOOKS_SECS=3    criterion's measurement time per hook benchmark
 #   BENCH_CLOCK=cpu       what the ratios and budgets compare: cpu (user+sys
 #                         of the run and its children: more robust than wall
@@ -80,8 +86,8 @@ export BENCH_SKIP=${BENCH_SKIP:-}
 IFS=, read -r -a skips <<<"$BENCH_SKIP"
 for s in "${skips[@]+"${skips[@]}"}"; do
     case "$s" in
-        malloc|logger|heaptrack|valgrind|leaktrace|hooks) ;;
-        *) die "BENCH_SKIP: unknown column '$s'; use some of: malloc logger heaptrack valgrind leaktrace hooks" ;;
+        malloc|logger|heaptrack|valgrind|leaktrace|hooks|framepointers) ;;
+        *) die "BENCH_SKIP: unknown column '$s'; use some of: malloc logger heaptrack valgrind leaktrace hooks framepointers" ;;
     esac
 done
 skipped() { [[ ",$BENCH_SKIP," == *",$1,"* ]]; }
@@ -106,6 +112,11 @@ PERL_MT=$("$BUILD/make-perl.sh" | tail -n 1)
 [[ -x "$PERL_MT" ]] || die "make-perl.sh printed no perl path (got '$PERL_MT')"
 PERL_PLAIN=$(MEMTRACE_PERL_VARIANT=plain "$BUILD/memtrace-perl.sh" | tail -n 1)
 [[ -x "$PERL_PLAIN" ]] || die "memtrace-perl.sh (plain) printed no perl path (got '$PERL_PLAIN')"
+PERL_PLAIN_FP=
+if ! skipped framepointers; then
+    PERL_PLAIN_FP=$(MEMTRACE_PERL_VARIANT=plain-fp "$BUILD/memtrace-perl.sh" | tail -n 1)
+    [[ -x "$PERL_PLAIN_FP" ]] || die "memtrace-perl.sh (plain-fp) printed no perl path (got '$PERL_PLAIN_FP')"
+fi
 PERL_LOG=
 if ! skipped logger; then
     PERL_LOG=$(MEMTRACE_PERL_VARIANT=memlog "$BUILD/memtrace-perl.sh" | tail -n 1)
@@ -142,7 +153,7 @@ if ! skipped hooks; then
 fi
 
 say "setup done in $((SECONDS - started))s; measuring"
-export BENCH_PERL_PLAIN=$PERL_PLAIN BENCH_PERL_NOIMPL=$PERL_NOIMPL BENCH_PERL_MT=$PERL_MT
+export BENCH_PERL_PLAIN=$PERL_PLAIN BENCH_PERL_PLAIN_FP=$PERL_PLAIN_FP BENCH_PERL_NOIMPL=$PERL_NOIMPL BENCH_PERL_MT=$PERL_MT
 export BENCH_PERL_LOG=$PERL_LOG BENCH_LEAKTRACE_BLIB=$LEAKTRACE_BLIB BENCH_HOOKS_SUMMARY=$HOOKS_SUMMARY
 export BENCH_TMP=$TMP BENCH_STARTED=$started_epoch BENCH_RUSAGE=$RUSAGE
 # The harness runs on perl (a): no hooks in the measuring process.

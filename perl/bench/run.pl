@@ -20,6 +20,7 @@ my $ROOT = dirname(dirname($HERE));
 sub env_req { my $v = $ENV{ $_[0] }; defined $v or die "run.pl: $_[0] is not set; run perl/bench/bench.sh\n"; $v }
 my %PERL = (
     plain  => env_req('BENCH_PERL_PLAIN'),
+    plain_fp => $ENV{BENCH_PERL_PLAIN_FP} // '',
     noimpl => env_req('BENCH_PERL_NOIMPL'),
     mt     => env_req('BENCH_PERL_MT'),
     log    => $ENV{BENCH_PERL_LOG} // '',
@@ -63,6 +64,14 @@ my @COLUMNS = (
     [ d  => '(d) recording on (-MDevel::MemTrace)', 0, sub { [ $PERL{mt}, '-MDevel::MemTrace', @_ ] } ],
     ($SKIP{malloc} ? () : (
     [ m  => '(m) recording on, -malloc',            0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-malloc', @_ ] } ],
+    [ z  => '(z) all: -stack=32,-c_frames,-malloc', 0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-stack=32,-c_frames,-malloc', @_ ] } ],
+    )),
+    [ d1 => '(d1) recording on, -stack=1',         0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-stack=1', @_ ] } ],
+    [ f  => '(f) deep stacks, -stack=32',          0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-stack=32', @_ ] } ],
+    [ g  => '(g) C frames, -c_frames (6)',         0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-c_frames', @_ ] } ],
+    [ h  => '(h) both, -stack=32,-c_frames',       0, sub { [ $PERL{mt}, '-MDevel::MemTrace=-stack=32,-c_frames', @_ ] } ],
+    ($PERL{plain_fp} eq '' ? () : (
+    [ ap => "(a') (a) with frame pointers",         0, sub { [ $PERL{plain_fp}, @_ ] } ],
     )),
     [ as => '(a) perl without PERL_MEM_LOG',        1, sub { [ $PERL{plain}, @_ ] } ],
     ($SKIP{logger} ? () : (
@@ -257,10 +266,20 @@ for my $w (@WORKLOADS) {
         budget("$w: recording off / NOIMPL", $cb[0], 'within', 0.03, '%.3f'));
     $row->('', $COLUMN{d}[1], 'd', paired_s('(d)/(c)', @dc),
         budget("$w: recording on / off", $dc[0], '<=', $on_limit, '%.3f'));
-    if (have($w, 'm')) {
-        my @mc = paired($w, 'm', 'c');
-        $row->('', $COLUMN{m}[1], 'm', paired_s('(m)/(c)', @mc),
-            budget("$w: -malloc / recording off", $mc[0], '<=', 2.0, '%.3f'));
+    for my $k (qw(m z)) {
+        next unless have($w, $k);
+        my @kc = paired($w, $k, 'c');
+        $row->('', $COLUMN{$k}[1], $k, paired_s("($k)/(c)", @kc),
+            budget("$w: $COLUMN{$k}[1] / off", $kc[0], '<=', 2.0, '%.3f'));
+    }
+    $row->('', $COLUMN{d1}[1], 'd1', paired_s('(d1)/(c)', paired($w, 'd1', 'c')), '');
+    for my $k (qw(f g h)) {
+        my @kc = paired($w, $k, 'c');
+        $row->('', $COLUMN{$k}[1], $k, paired_s("($k)/(c)", @kc),
+            budget("$w: $COLUMN{$k}[1] / off", $kc[0], '<=', 2.0, '%.3f'));
+    }
+    if (have($w, 'ap')) {
+        $row->('', $COLUMN{ap}[1], 'ap', paired_s("(a')/(a)", paired($w, 'ap', 'a')), '');
     }
 
     my $as = med($w, 'as');

@@ -35,8 +35,11 @@
 #   MEMTRACE_KEEP_BUILD=1  keep the build tree ($MEMTRACE_HOME/build/NAME) for
 #                       'make check-core' (.ci/run sets it)
 #   MEMTRACE_PERL_VARIANT  what -Accflags the perl gets (each its own cache key):
-#                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL;
+#                       memtrace (default) -DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL
+#                                -fno-omit-frame-pointer -g;
 #                       plain    no PERL_MEM_LOG (the benchmarks' baseline);
+#                       plain-fp plain with -fno-omit-frame-pointer (what
+#                                frame pointers cost perl, for 'make bench');
 #                       memlog   -DPERL_MEM_LOG with perl's own logger
 #                                (PERL_MEM_LOG=ms at run time), for 'make bench'
 set -euo pipefail
@@ -306,14 +309,18 @@ fi
 # Configure arguments and the cache key.
 
 VARIANT=${MEMTRACE_PERL_VARIANT:-memtrace}
-# The MemTrace flags, in this one place. -fno-omit-frame-pointer keeps C
-# frame walks cheap (recorded C stacks).
+# The MemTrace flags, in this one place. Frame pointers make the
+# recorder's walk of C return addresses (-c_frames) cheap and reliable; -g
+# lets the report name their file and line (a twin has it already: Debian
+# builds with -Doptimize='-O2 -g').
 MEMTRACE_CCFLAGS="-DPERL_MEM_LOG -DPERL_MEM_LOG_NOIMPL -fno-omit-frame-pointer"
+[[ $KIND == standalone ]] && MEMTRACE_CCFLAGS+=" -g"
 case "$VARIANT" in
     memtrace) CCFLAGS=("-Accflags=$MEMTRACE_CCFLAGS") ;;
     plain) CCFLAGS=() ;;
+    plain-fp) CCFLAGS=("-Accflags=-fno-omit-frame-pointer") ;;
     memlog) CCFLAGS=("-Accflags=-DPERL_MEM_LOG") ;;
-    *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, memlog" ;;
+    *) die "MEMTRACE_PERL_VARIANT=$VARIANT is not one of memtrace, plain, plain-fp, memlog" ;;
 esac
 # Bumped when the way a twin is made changes (abi-guard.pl, twin-config.pl).
 TWIN_RECIPE=1
@@ -432,7 +439,7 @@ libperl=$("$PERL_BIN" -MConfig -e 'print $Config{libperl}')
 if [[ "$libperl" != libperl.so && -f "$core/$libperl" && ! -e "$core/libperl.so" ]]; then
     ln -s "$libperl" "$core/libperl.so"
 fi
-if [[ $VARIANT == plain ]]; then
+if [[ $VARIANT == plain* ]]; then
     "$PERL_BIN" -e 1 || die "$PERL_BIN does not start; see $LOG"
 else
     "$HERE/check-perl.sh" "$PERL_BIN" || exit 2

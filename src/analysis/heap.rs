@@ -4,6 +4,7 @@
 use memtrace_format::{Capture, Kind, PerlSite, Record, Site};
 
 use crate::holder::Holder;
+use crate::leaks::{CFrameText, Frame};
 
 /// The live records of a heap.
 pub trait Records {
@@ -106,6 +107,74 @@ impl<'a> Heap<'a> {
 
     pub fn string(&self, id: u32) -> &'a str {
         string(self.tables, id)
+    }
+
+    /// The frames of a Perl call stack, innermost first (none for 0).
+    pub fn stack_frames(&self, stack: u32) -> Vec<Frame> {
+        let Some(stack) = self.tables.stacks.get(stack as usize) else {
+            return Vec::new();
+        };
+        stack
+            .frames
+            .iter()
+            .map(|&id| {
+                let perl = self
+                    .tables
+                    .perl_sites
+                    .get(id as usize)
+                    .copied()
+                    .unwrap_or_default();
+                Frame {
+                    file: self.string(perl.file).to_string(),
+                    line: perl.line,
+                    sub: self.string(perl.sub).to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// The first frame of a stack whose file is under none of the `library`
+    /// paths (each a directory or a file name), as a Perl site id; the
+    /// innermost frame if all are; None for no stack.
+    pub fn first_frame_outside(&self, stack: u32, library: &[String]) -> Option<u32> {
+        let frames = &self.tables.stacks.get(stack as usize)?.frames;
+        let in_library = |id: &u32| {
+            let perl = self
+                .tables
+                .perl_sites
+                .get(*id as usize)
+                .copied()
+                .unwrap_or_default();
+            let file = self.string(perl.file);
+            library.iter().any(|path| {
+                let path = path.trim_end_matches('/');
+                !path.is_empty()
+                    && (file == path
+                        || file
+                            .strip_prefix(path)
+                            .is_some_and(|rest| rest.starts_with('/')))
+            })
+        };
+        frames
+            .iter()
+            .find(|id| !in_library(id))
+            .or(frames.first())
+            .copied()
+    }
+
+    /// The native frames of a list, named, innermost first (none for 0).
+    pub fn c_frames_text(&self, c_frames: u32) -> Vec<CFrameText> {
+        let Some(list) = self.tables.c_frames.get(c_frames as usize) else {
+            return Vec::new();
+        };
+        list.frames
+            .iter()
+            .map(|f| CFrameText {
+                func: self.string(f.func).to_string(),
+                file: self.string(f.file).to_string(),
+                line: f.line,
+            })
+            .collect()
     }
 
     /// The type name of a completed record: the SV's type, or the C type.

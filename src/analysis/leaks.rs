@@ -70,6 +70,131 @@ pub struct LeakSite {
     /// What holds a few of the site's latest leaks (for a C buffer: the SV
     /// that owns it, and what holds that).
     pub held_by: Vec<Holder>,
+    /// The Perl call stack of most of its leaks, innermost first (empty if
+    /// the recorder kept none).
+    pub stack: Vec<Frame>,
+    /// Every Perl call stack its leaks were made with, most leaked first.
+    pub stacks: Vec<StackCount>,
+    /// The native frames of most of its leaks, innermost first (inlined
+    /// functions as frames of their own); empty if none were taken.
+    pub c_frames: Vec<CFrameText>,
+}
+
+/// One frame of a Perl call stack: a statement, in the sub it runs in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Frame {
+    pub file: String,
+    pub line: u32,
+    pub sub: String,
+}
+
+/// A Perl call stack and how many of a site's leaks it made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StackCount {
+    pub count: u64,
+    pub frames: Vec<Frame>,
+}
+
+/// One native frame, named.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct CFrameText {
+    pub func: String,
+    pub file: String,
+    pub line: u32,
+}
+
+/// perl's allocation functions: a native frame in one of these allocates
+/// for its caller, which is the culprit to name.
+const ALLOCATOR_FUNCS: &[&str] = &[
+    "Perl_newSV_type",
+    "Perl_newSV_type_mortal",
+    "Perl_newSV",
+    "S_new_SV",
+    "Perl_new_SV",
+    "S_new_body",
+    "Perl_more_sv",
+    "S_more_sv",
+    "Perl_more_bodies",
+    "Perl_sv_upgrade",
+    "Perl_sv_grow",
+    "Perl_sv_grow_fresh",
+    "Perl_mem_log_alloc",
+    "Perl_mem_log_new_sv",
+    "Perl_newSVsv_flags",
+    "Perl_newSVpvn",
+    "Perl_newSVpv",
+    "Perl_newSViv",
+    "Perl_newSVuv",
+    "Perl_newSVnv",
+    "Perl_newRV",
+    "Perl_newRV_noinc",
+    "Perl_newSVrv",
+];
+
+/// Whether a native frame is one of perl's allocation functions (or the C
+/// library's), which allocate on behalf of their caller.
+pub fn is_allocator(func: &str) -> bool {
+    ALLOCATOR_FUNCS.contains(&func)
+        || func.starts_with("Perl_safesys")
+        || func.starts_with("Perl_mem_log_")
+        || matches!(
+            func,
+            "malloc" | "calloc" | "realloc" | "free" | "__libc_malloc" | "__libc_calloc"
+        )
+}
+
+/// perl's machinery for calling and returning from subs and for running
+/// ops: a value it makes (a sub's return value, copied by
+/// `Perl_leave_adjust_stacks`) belongs to the C code that called the sub.
+const CALL_MACHINERY: &[&str] = &[
+    "Perl_leave_adjust_stacks",
+    "Perl_pp_leavesub",
+    "Perl_pp_leavesublv",
+    "Perl_pp_return",
+    "Perl_pp_leave",
+    "Perl_pp_leaveeval",
+    "Perl_pp_leavetry",
+    "Perl_pp_entersub",
+    "Perl_runops_standard",
+    "Perl_runops_debug",
+    "Perl_call_sv",
+    "Perl_call_method",
+    "Perl_call_pv",
+    "Perl_call_argv",
+    "Perl_call_list",
+    "Perl_eval_sv",
+    "S_run_body",
+    "perl_run",
+    "S_docatch",
+    "main",
+    "__libc_start_main",
+    "__libc_start_call_main",
+];
+
+/// The native frame to name as the culprit: the first outside perl's
+/// allocation functions and its machinery for calling subs (so that a
+/// sub's return value that C code called for and dropped names that C
+/// code); else the first outside the allocation functions. None if there
+/// are no frames, or all are allocation functions.
+pub fn culprit(frames: &[CFrameText]) -> Option<&CFrameText> {
+    let mut made = frames
+        .iter()
+        .filter(|f| !f.func.is_empty() && !is_allocator(&f.func));
+    let first = made.clone().next();
+    made.find(|f| !CALL_MACHINERY.contains(&f.func.as_str()))
+        .or(first)
+}
+
+/// How leak sites are formed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Grouping {
+    /// By the Perl site (the innermost frame) and the C site.
+    #[default]
+    Site,
+    /// By the first frame of the Perl call stack whose file is under none
+    /// of these paths (the libraries), and the C site: each caller of a
+    /// library sub that leaks is a site of its own.
+    Stack { library: Vec<String> },
 }
 
 impl LeakSite {
@@ -146,6 +271,17 @@ struct Group {
     /// address first within an iteration: [0] is the sample address, all
     /// of them are asked what holds them.
     samples: Vec<(u32, u64)>,
+    /// (stack id, count) and (native frames id, count).
+    stacks: Vec<(u32, u64)>,
+    c_frames: Vec<(u32, u64)>,
+}
+
+/// Add one to `id`'s count.
+fn count_in(counts: &mut Vec<(u32, u64)>, id: u32) {
+    match counts.iter_mut().find(|(known, _)| *known == id) {
+        Some((_, count)) => *count += 1,
+        None => counts.push((id, 1)),
+    }
 }
 
 /// Leaks per site whose holders are looked for.
@@ -162,12 +298,15 @@ struct Grouper<'h, 'a> {
     /// sites that differ only in type share a group.
     by_site: Vec<u32>,
     by_key: HashMap<GroupKey, u32>,
+    grouping: &'h Grouping,
+    /// Group index by (allocation site, stack), grouping by stack.
+    by_site_stack: HashMap<(u32, u32), u32>,
 }
 
 const NONE: u32 = u32::MAX;
 
 impl<'h, 'a> Grouper<'h, 'a> {
-    fn new(heap: &'h Heap<'a>, first: u32, last: u32) -> Self {
+    fn new(heap: &'h Heap<'a>, first: u32, last: u32, grouping: &'h Grouping) -> Self {
         Grouper {
             heap,
             first,
@@ -175,6 +314,8 @@ impl<'h, 'a> Grouper<'h, 'a> {
             groups: Vec::new(),
             by_site: vec![NONE; heap.tables.sites.len()],
             by_key: HashMap::new(),
+            grouping,
+            by_site_stack: HashMap::new(),
         }
     }
 
@@ -183,9 +324,15 @@ impl<'h, 'a> Grouper<'h, 'a> {
         if !(self.first..=self.last).contains(&leak.iteration) {
             return;
         }
-        let index = match self.by_site[leak.site as usize] {
-            NONE => self.group_of_site(leak.site),
-            index => index,
+        let index = match self.grouping {
+            Grouping::Site => match self.by_site[leak.site as usize] {
+                NONE => self.group_of_site(leak.site, None),
+                index => index,
+            },
+            Grouping::Stack { .. } => match self.by_site_stack.get(&(leak.site, leak.stack)) {
+                Some(&index) => index,
+                None => self.group_of_site(leak.site, Some(leak.stack)),
+            },
         };
         let type_id = match leak.kind {
             Kind::Sv => leak.sv_type,
@@ -195,10 +342,9 @@ impl<'h, 'a> Grouper<'h, 'a> {
         group.count += 1;
         group.bytes += leak.size;
         group.per_iteration[(leak.iteration - self.first) as usize] += 1;
-        match group.types.iter_mut().find(|(id, _)| *id == type_id) {
-            Some((_, count)) => *count += 1,
-            None => group.types.push((type_id, 1)),
-        }
+        count_in(&mut group.types, type_id);
+        count_in(&mut group.stacks, leak.stack);
+        count_in(&mut group.c_frames, leak.c_frames);
         let newer = |a: &(u32, u64), b: &(u32, u64)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
         let candidate = (leak.iteration, leak.address);
         if group.samples.len() < HOLDER_SAMPLES {
@@ -210,12 +356,21 @@ impl<'h, 'a> Grouper<'h, 'a> {
         }
     }
 
+    /// The group of an allocation site (and, grouping by stack, of the
+    /// stack its leak was made with).
     #[cold]
-    fn group_of_site(&mut self, site_id: u32) -> u32 {
+    fn group_of_site(&mut self, site_id: u32, stack: Option<u32>) -> u32 {
         let site = self.heap.site(site_id);
+        let perl_site = match (self.grouping, stack) {
+            (Grouping::Stack { library }, Some(stack)) => self
+                .heap
+                .first_frame_outside(stack, library)
+                .unwrap_or(site.perl_site),
+            _ => site.perl_site,
+        };
         let key = GroupKey {
             kind: site.kind,
-            perl_site: site.perl_site,
+            perl_site,
             c_file: site.c_file,
             c_line: site.c_line,
             c_func: site.c_func,
@@ -230,10 +385,17 @@ impl<'h, 'a> Grouper<'h, 'a> {
                 per_iteration: vec![0; span],
                 types: Vec::new(),
                 samples: Vec::new(),
+                stacks: Vec::new(),
+                c_frames: Vec::new(),
             });
             (groups.len() - 1) as u32
         });
-        self.by_site[site_id as usize] = index;
+        match stack {
+            Some(stack) => {
+                self.by_site_stack.insert((site_id, stack), index);
+            }
+            None => self.by_site[site_id as usize] = index,
+        }
         index
     }
 
@@ -267,6 +429,22 @@ impl<'h, 'a> Grouper<'h, 'a> {
                     })
                     .collect();
                 types.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+                let mut stacks: Vec<StackCount> = group
+                    .stacks
+                    .iter()
+                    .filter(|(id, _)| *id != 0)
+                    .map(|&(id, count)| StackCount {
+                        count,
+                        frames: heap.stack_frames(id),
+                    })
+                    .collect();
+                stacks.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.frames.cmp(&b.frames)));
+                let mut c_frames = group.c_frames.clone();
+                c_frames.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let c_frames = c_frames
+                    .first()
+                    .map(|&(id, _)| heap.c_frames_text(id))
+                    .unwrap_or_default();
                 let site = LeakSite {
                     kind: key.kind.name(),
                     file: heap.string(perl.file).to_string(),
@@ -289,6 +467,9 @@ impl<'h, 'a> Grouper<'h, 'a> {
                         .iter()
                         .filter_map(|_| answers.next().flatten())
                         .collect(),
+                    stack: stacks.first().map(|s| s.frames.clone()).unwrap_or_default(),
+                    stacks,
+                    c_frames,
                 };
                 (key.perl_site, site)
             })
@@ -307,10 +488,15 @@ impl<'h, 'a> Grouper<'h, 'a> {
 /// Leaks grouped into sites, most leaked first. Streams the live records:
 /// its memory is the sites', not the leaks'.
 pub fn leak_sites(heap: &Heap, rule: LeakRule) -> Vec<LeakSite> {
+    leak_sites_by(heap, rule, &Grouping::Site)
+}
+
+/// [`leak_sites`], grouped as `grouping` says.
+pub fn leak_sites_by(heap: &Heap, rule: LeakRule, grouping: &Grouping) -> Vec<LeakSite> {
     let Some((first, last)) = rule.eligible(heap.closed()) else {
         return Vec::new();
     };
-    let mut grouper = Grouper::new(heap, first, last);
+    let mut grouper = Grouper::new(heap, first, last, grouping);
     heap.records.for_each(&mut |mut record| {
         if (first..=last).contains(&record.iteration) && !heap.site(record.site).permanent_pool {
             heap.records.complete(&mut record);
@@ -324,7 +510,7 @@ pub fn leak_sites(heap: &Heap, rule: LeakRule) -> Vec<LeakSite> {
 /// (by kind, Perl site and C site), most leaked first, as [`leak_sites`]
 /// groups them: for Test::MemTrace's own selections of leaks.
 pub fn group(heap: &Heap, leaks: Vec<Record>, first: u32, last: u32) -> Vec<LeakSite> {
-    let mut grouper = Grouper::new(heap, first, last.max(first));
+    let mut grouper = Grouper::new(heap, first, last.max(first), &Grouping::Site);
     for leak in &leaks {
         grouper.add(leak);
     }
@@ -372,6 +558,15 @@ pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
                 None => into.types.push(t),
             }
         }
+        for s in site.stacks {
+            match into.stacks.iter_mut().find(|m| m.frames == s.frames) {
+                Some(m) => m.count += s.count,
+                None => into.stacks.push(s),
+            }
+        }
+        if into.c_frames.is_empty() {
+            into.c_frames = site.c_frames;
+        }
     }
     for site in &mut merged {
         site.types
@@ -383,6 +578,13 @@ pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
             .unwrap_or_default();
         site.status = Status::classify(&site.per_iteration);
         site.period = Status::period(&site.per_iteration);
+        site.stacks
+            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.frames.cmp(&b.frames)));
+        site.stack = site
+            .stacks
+            .first()
+            .map(|s| s.frames.clone())
+            .unwrap_or_default();
     }
     merged.sort_by(|a, b| {
         b.count

@@ -23,12 +23,15 @@ pub use diff::{diff, SiteChange};
 pub use heap::{string, Heap, Records};
 pub use holder::{kind as holder_kind, Holder};
 pub use identify::{describe, identify, parse_address, Identity, RecordInfo};
-pub use leaks::{group, leak_sites, leaks, merge_sites, with_status, LeakSite, SiteKey, TypeCount};
+pub use leaks::{
+    culprit, group, is_allocator, leak_sites, leak_sites_by, leaks, merge_sites, with_status,
+    CFrameText, Frame, Grouping, LeakSite, SiteKey, StackCount, TypeCount,
+};
 pub use memtrace_format as format;
 pub use report::{
     c_site_text, describe_programs, growth_line, heading, hex, iteration_lines, merged_report,
-    perl_site_text, plural, report, site_lines, sites_text, types_phrase, Named, ReportOptions,
-    Spelling,
+    perl_site_text, plural, report, site_lines, sites_text, stack_lines, types_phrase, Named,
+    ReportOptions, Spelling,
 };
 pub use rule::LeakRule;
 pub use snapshot::SnapshotJson;

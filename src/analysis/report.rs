@@ -6,7 +6,7 @@ use std::fmt::Write;
 use memtrace_format::{Header, Kind, Snapshot};
 
 use crate::heap::Heap;
-use crate::leaks::{leak_sites, merge_sites, LeakSite};
+use crate::leaks::{leak_sites, merge_sites, Frame, LeakSite};
 use crate::rule::LeakRule;
 use crate::status::Status;
 
@@ -424,9 +424,15 @@ pub fn site_lines(site: &LeakSite) -> Vec<String> {
         }
         _ => site.status.name().to_string(),
     };
+    let mut c_site = c_site_text(&site.c_file, site.c_line, &site.c_func);
+    if let Some(culprit) = crate::leaks::culprit(&site.c_frames) {
+        let named = c_site_text(&culprit.file, culprit.line, &culprit.func);
+        if named != c_site {
+            c_site = format!("{named} (allocated by {c_site})");
+        }
+    }
     let mut second = format!(
-        "C site: {}; {status}; {}",
-        c_site_text(&site.c_file, site.c_line, &site.c_func),
+        "C site: {c_site}; {status}; {}",
         per_iteration_text(&site.per_iteration)
     );
     if site.kind == "sv" {
@@ -441,6 +447,7 @@ pub fn site_lines(site: &LeakSite) -> Vec<String> {
         ),
         format!("      {second}"),
     ];
+    lines.extend(stack_lines(site));
     // What holds the samples, once per different answer.
     let mut said: Vec<&str> = Vec::new();
     for holder in &site.held_by {
@@ -448,6 +455,48 @@ pub fn site_lines(site: &LeakSite) -> Vec<String> {
             said.push(&holder.text);
             lines.push(format!("      held by: {}", holder.text));
         }
+    }
+    lines
+}
+
+/// Stacks a site shows at most; the rest are counted.
+const STACKS_SHOWN: usize = 5;
+
+/// The Perl call stacks of a site's leaks, most leaked first: where each
+/// was called from (a stack of the site's own line alone says nothing).
+pub fn stack_lines(site: &LeakSite) -> Vec<String> {
+    let mut lines = Vec::new();
+    let callers = |frames: &[Frame]| -> Vec<String> {
+        let from = match frames.first() {
+            Some(f) if f.file == site.file && f.line == site.line => &frames[1..],
+            _ => frames,
+        };
+        from.iter()
+            .map(|f| {
+                perl_site_text(&f.file, f.line, &f.sub)
+                    .trim_start_matches("at ")
+                    .to_string()
+            })
+            .collect()
+    };
+    let shown: Vec<(u64, Vec<String>)> = site
+        .stacks
+        .iter()
+        .map(|s| (s.count, callers(&s.frames)))
+        .filter(|(_, callers)| !callers.is_empty())
+        .collect();
+    for (count, callers) in shown.iter().take(STACKS_SHOWN) {
+        lines.push(format!(
+            "      {count} called from {}",
+            callers.join(" <- ")
+        ));
+    }
+    if shown.len() > STACKS_SHOWN {
+        let rest: u64 = shown[STACKS_SHOWN..].iter().map(|(c, _)| c).sum();
+        lines.push(format!(
+            "      {rest} called from {} other stacks",
+            shown.len() - STACKS_SHOWN
+        ));
     }
     lines
 }

@@ -261,3 +261,135 @@ fn growth_no_leak_explains_is_named_by_what_was_recorded() {
         "{with}"
     );
 }
+
+/// A library sub's leak (lib/Lib.pm line 4) called from poller.pl lines
+/// 20 (twice per iteration) and 30 (once), iterations 1..=10, with the
+/// native frames of an SV made by perl's allocator for pp_ctl.c.
+fn library_leak() -> Capture {
+    let mut given = Given::new();
+    let site = given.site(Kind::Sv, 4, "Perl_newSV_type");
+    let lib = given.string("lib/Lib.pm");
+    let sub = given.string("Lib::make");
+    let inner = given.capture.sites[site as usize].perl_site as usize;
+    given.capture.perl_sites[inner].file = lib;
+    given.capture.perl_sites[inner].sub = sub;
+    let runtime = given.string("main::RUNTIME");
+    let file = given.string("poller.pl");
+    let stack_from = |given: &mut Given, line: u32| {
+        given.capture.perl_sites.push(PerlSite {
+            file,
+            line,
+            sub: runtime,
+        });
+        let caller = (given.capture.perl_sites.len() - 1) as u32;
+        given.capture.stacks.push(memtrace_format::Stack {
+            frames: vec![inner as u32, caller],
+        });
+        (given.capture.stacks.len() - 1) as u32
+    };
+    let (from_20, from_30) = (stack_from(&mut given, 20), stack_from(&mut given, 30));
+    let frame = |given: &mut Given, func: &str, file: &str, line: u32| memtrace_format::CFrame {
+        address: 0x1234,
+        func: given.string(func),
+        file: given.string(file),
+        line,
+    };
+    let frames = vec![
+        frame(&mut given, "Perl_newSV_type", "sv_inline.h", 369),
+        frame(&mut given, "Perl_leave_adjust_stacks", "pp_hot.c", 4896),
+        frame(&mut given, "Perl_runops_standard", "run.c", 41),
+        frame(&mut given, "S_do_smartmatch", "pp_ctl.c", 5031),
+    ];
+    given
+        .capture
+        .c_frames
+        .push(memtrace_format::CFrames { frames });
+    let mut address = 0x1000;
+    for iteration in 1..=10u32 {
+        for stack in [from_20, from_20, from_30] {
+            given.record(Kind::Sv, address, site, iteration);
+            let last = given.capture.records.len() - 1;
+            given.capture.records[last].stack = stack;
+            given.capture.records[last].c_frames = 1;
+            address += 16;
+        }
+    }
+    given.closed(11)
+}
+
+#[test]
+fn a_library_leak_lists_its_callers_with_their_counts() {
+    let capture = library_leak();
+    let heap = Heap::of_capture(&capture);
+    let sites = leak_sites(&heap, LeakRule::default());
+    assert_eq!(sites.len(), 1);
+    let callers: Vec<(u64, u32)> = sites[0]
+        .stacks
+        .iter()
+        .map(|s| (s.count, s.frames[1].line))
+        .collect();
+    assert_eq!(callers, vec![(16, 20), (8, 30)], "most leaked first");
+    assert_eq!(
+        sites[0].stack,
+        vec![
+            Frame {
+                file: "lib/Lib.pm".into(),
+                line: 4,
+                sub: "Lib::make".into()
+            },
+            Frame {
+                file: "poller.pl".into(),
+                line: 20,
+                sub: "main::RUNTIME".into()
+            },
+        ]
+    );
+    let text = site_lines(&sites[0]).join("\n");
+    assert!(
+        text.contains(
+            "\n      16 called from poller.pl line 20\n      8 called from poller.pl line 30"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn grouping_by_stack_makes_each_calling_line_a_site() {
+    let capture = library_leak();
+    let heap = Heap::of_capture(&capture);
+    let grouping = Grouping::Stack {
+        library: vec!["lib".to_string()],
+    };
+    let sites: Vec<(u32, u64)> = leak_sites_by(&heap, LeakRule::default(), &grouping)
+        .iter()
+        .map(|s| (s.line, s.count))
+        .collect();
+    assert_eq!(sites, vec![(20, 16), (30, 8)]);
+    // A library path matches whole directories: "li" is not "lib".
+    let partial = Grouping::Stack {
+        library: vec!["li".to_string()],
+    };
+    let lines: Vec<u32> = leak_sites_by(&heap, LeakRule::default(), &partial)
+        .iter()
+        .map(|s| s.line)
+        .collect();
+    assert_eq!(lines, vec![4]);
+}
+
+#[test]
+fn the_c_site_is_the_first_frame_outside_the_allocator_and_the_call_machinery() {
+    let capture = library_leak();
+    let heap = Heap::of_capture(&capture);
+    let site = &leak_sites(&heap, LeakRule::default())[0];
+    let named = culprit(&site.c_frames).map(|f| (f.func.as_str(), f.file.as_str(), f.line));
+    assert_eq!(named, Some(("S_do_smartmatch", "pp_ctl.c", 5031)));
+    assert!(site_lines(site)[1].starts_with(
+        "      C site: pp_ctl.c:5031 S_do_smartmatch (allocated by sv.c:5594 Perl_newSV_type);"
+    ));
+    // With only the machinery after the allocator, it is named itself.
+    let machinery = &site.c_frames[..3];
+    assert_eq!(
+        culprit(machinery).map(|f| f.func.as_str()),
+        Some("Perl_leave_adjust_stacks")
+    );
+}

@@ -73,8 +73,8 @@ pub struct PerlSite {
     pub sub: u32,
 }
 
-/// A Perl call stack: Perl site ids, innermost first. (Filled by a later
-/// version of the recorder; today every record's stack is 0, "none".)
+/// A Perl call stack: Perl site ids, innermost first (as deep as the
+/// traced program's `-stack` asked; empty in older captures).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stack {
     pub frames: Vec<u32>,
@@ -90,8 +90,8 @@ pub struct CFrame {
     pub line: u32,
 }
 
-/// The native frames of one allocation, innermost first (room for a later
-/// version of the recorder; today every record's is 0, "none").
+/// The native frames of one allocation, innermost first, symbolised when
+/// the capture was written (empty unless the program took them).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CFrames {
     pub frames: Vec<CFrame>,

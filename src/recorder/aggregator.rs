@@ -223,7 +223,7 @@ impl Aggregator {
 
     fn site_of(&mut self, kind: Kind, e: &Event) -> SiteId {
         self.sites
-            .intern(kind, e.c_file, e.c_line, e.c_func, e.type_name, e.perl_site)
+            .intern(kind, e.c_file, e.c_line, e.c_func, e.type_name, e.context)
     }
 
     #[inline(always)]

@@ -87,6 +87,39 @@ impl StaticStr {
 /// 0 means "no Perl code was running" (or it could not be read safely).
 pub type PerlSiteId = u32;
 
+/// A Perl call stack (Perl sites, innermost first) interned by
+/// [`super::sites::PerlSites`]. Its first frame is the Perl site. 0 means
+/// "no Perl code was running" (or it could not be read safely).
+pub type StackId = u32;
+
+/// A list of native return addresses, innermost first, interned by
+/// [`super::sites::PerlSites`]. 0: none taken (C frames are off).
+pub type CFramesId = u32;
+
+/// Where an allocation was made, beyond the C site perl passed: the Perl
+/// call stack and the native frames. What every recording entry point
+/// takes from [`super::capture_context`], and all a record keeps of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct Context {
+    pub stack: StackId,
+    pub c_frames: CFramesId,
+}
+
+impl Context {
+    /// Nothing known.
+    pub const NONE: Context = Context {
+        stack: 0,
+        c_frames: 0,
+    };
+
+    /// A Perl call stack and no native frames.
+    #[inline(always)]
+    pub const fn of_stack(stack: StackId) -> Context {
+        Context { stack, c_frames: 0 }
+    }
+}
+
 /// One hook call. `seq` is a process-wide sequence number taken inside the
 /// hook: it orders events on the same address across threads (an address is
 /// only freed after the allocation that returned it was recorded).
@@ -102,7 +135,8 @@ pub struct Event {
     pub c_func: StaticStr,
     pub type_name: StaticStr,
     pub c_line: u32,
-    pub perl_site: PerlSiteId,
+    /// The Perl call stack and the native frames (see [`Context`]).
+    pub context: Context,
     /// Which recording thread (its ring's number, wrapping).
     pub thread: u16,
     pub op: Op,
@@ -120,7 +154,7 @@ impl Event {
             c_func: StaticStr::NULL,
             type_name: StaticStr::NULL,
             c_line: 0,
-            perl_site: 0,
+            context: Context::NONE,
             thread: 0,
             op,
         }
@@ -132,7 +166,7 @@ impl Event {
         seq: u64,
         addr: usize,
         (c_file, c_line, c_func): (StaticStr, u32, StaticStr),
-        perl_site: PerlSiteId,
+        context: Context,
         thread: u16,
     ) -> Event {
         Event {
@@ -144,7 +178,7 @@ impl Event {
             c_func,
             type_name: StaticStr::NULL,
             c_line,
-            perl_site,
+            context,
             thread,
             op: Op::NewSv,
         }

@@ -14,6 +14,7 @@
 //! Everything else, and whatever they decline, takes [`record_slow`].
 
 pub mod aggregator;
+pub mod c_frames;
 pub mod event;
 mod fork;
 pub mod history;
@@ -29,12 +30,14 @@ pub mod sequence;
 pub mod sites;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering,
+};
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 pub use aggregator::{Aggregator, LeakRule, Snapshot, Totals};
-pub use event::{Event, Op, PerlSiteId, StaticStr};
+pub use event::{CFramesId, Context, Event, Op, PerlSiteId, StackId, StaticStr};
 use local::Local;
 use nursery::{Nursery, Outcome};
 use ring::Ring;
@@ -66,6 +69,9 @@ pub struct CurrentCop {
     pub file_key: usize,
     pub sub_key: usize,
     pub line: u32,
+    /// The callers' identity (their statements and subs), 0 with a stack
+    /// depth of 1 or at file level: with the rest, the whole call stack.
+    pub callers: u64,
     /// The thread is inside an interpreter that runs no Perl code of its
     /// own (threads::shared's, which a thread enters for a moment to change
     /// a shared variable); the other fields say nothing. The statement that
@@ -83,9 +89,10 @@ pub struct SiteSource {
     /// is the address a realloc moves away from: the context stack itself
     /// may be the buffer being moved.
     pub current: fn(usize, &mut ProbeScratch) -> CurrentCop,
-    /// Resolves it to an interned Perl site, or None when it cannot be read
-    /// safely right now (`old` as above).
-    pub describe: fn(&CurrentCop, usize) -> Option<PerlSiteId>,
+    /// Resolves it to an interned Perl call stack (its first frame the
+    /// Perl site), or None when it cannot be read safely right now (`old`
+    /// as above).
+    pub describe: fn(&CurrentCop, usize) -> Option<StackId>,
 }
 
 /// Install the Perl-site source (once, from the XS boot).
@@ -94,6 +101,32 @@ pub fn set_site_source(source: &'static SiteSource) {
         source as *const SiteSource as *mut SiteSource,
         Ordering::Release,
     );
+}
+
+/// Frames of the Perl call stack a record keeps (1: the Perl site only).
+static STACK_DEPTH: AtomicU32 = AtomicU32::new(1);
+
+/// How much of the context a record keeps: `stack` frames of the Perl call
+/// stack (1: the running statement only) and `c_frames` native frames (0:
+/// none). The site source must already walk that deep (the XS layer sets
+/// both). This thread forgets its earlier probes; other threads' keep
+/// answering as before, so set it before other threads start.
+pub fn set_context_depths(stack: u32, c_frames: u32) {
+    STACK_DEPTH.store(stack.max(1), Ordering::Relaxed);
+    c_frames::set_depth(c_frames);
+    let _ = LOCAL.try_with(|local| local.forget_probes());
+}
+
+/// The depths [`set_context_depths`] set: (Perl frames, native frames).
+pub fn context_depths() -> (u32, u32) {
+    (STACK_DEPTH.load(Ordering::Relaxed), c_frames::depth())
+}
+
+/// Whether the hot path may take the Perl call stack from its in-place
+/// memo check, which takes no native frames.
+#[cfg_attr(not(feature = "perl"), allow(dead_code))]
+pub(crate) fn in_place_probe_allowed() -> bool {
+    c_frames::depth() == 0
 }
 
 /// Start (or resume) recording.
@@ -305,11 +338,11 @@ pub fn record_fast_new(
     if MODE.load(Ordering::Relaxed) != MODE_ON {
         return false;
     }
-    let perl_site = match slotted_local() {
-        Some(local) if may_call => probe(local, 0),
+    let context = match slotted_local() {
+        Some(local) if may_call => capture_context_on(local, 0),
         Some(local) => match local.memoized_perl_site_in_place() {
             0 => return false,
-            site => site,
+            stack => Context::of_stack(stack),
         },
         None => return false,
     };
@@ -335,7 +368,7 @@ pub fn record_fast_new(
         c_func,
         type_name,
         c_line,
-        perl_site,
+        context,
         thread: ring.id,
         op,
     };
@@ -364,9 +397,10 @@ pub fn record_fast_new(
 pub enum NewLeft {
     /// Nothing: held in a free slot of its nursery set.
     Nothing,
-    /// Its set is full: [`record_fast_new_sv_evicting`] with this Perl site
-    /// (already resolved) pushes the set's oldest out and holds it.
-    Evict(PerlSiteId),
+    /// Its set is full: [`record_fast_new_sv_evicting`] with this Perl
+    /// call stack (already resolved) pushes the set's oldest out and holds
+    /// it.
+    Evict(StackId),
     /// Everything (see [`record_fast_new`] with `may_call`).
     Everything,
 }
@@ -384,10 +418,10 @@ pub fn record_fast_new_sv_in_place(
     if MODE.load(Ordering::Relaxed) != MODE_ON {
         return NewLeft::Everything;
     }
-    let perl_site = match slotted_local() {
+    let stack = match slotted_local() {
         Some(local) => match local.memoized_perl_site_in_place() {
             0 => return NewLeft::Everything,
-            site => site,
+            stack => stack,
         },
         None => return NewLeft::Everything,
     };
@@ -400,12 +434,12 @@ pub fn record_fast_new_sv_in_place(
                 local.numbering.bump_solo(),
                 addr,
                 (c_file, c_line, c_func),
-                perl_site,
+                Context::of_stack(stack),
                 ring.id,
             );
             NewLeft::Nothing
         }
-        None => NewLeft::Evict(perl_site),
+        None => NewLeft::Evict(stack),
     };
     ring.leave_hook();
     left
@@ -421,7 +455,7 @@ pub fn record_fast_new_sv_evicting(
     c_file: StaticStr,
     c_line: u32,
     c_func: StaticStr,
-    perl_site: PerlSiteId,
+    stack: StackId,
 ) -> bool {
     if MODE.load(Ordering::Relaxed) != MODE_ON {
         return false;
@@ -433,7 +467,7 @@ pub fn record_fast_new_sv_evicting(
         local.numbering.bump_solo(),
         addr,
         (c_file, c_line, c_func),
-        perl_site,
+        Context::of_stack(stack),
         ring.id,
     );
     nursery.hold_with(event, |evicted| {
@@ -611,9 +645,35 @@ pub fn stop_after_panic() {
     }
 }
 
-/// The Perl site now running, for an event that creates something.
+/// Where an allocation is being made: the Perl call stack now running and,
+/// if they are on, the native frames of the hook's caller. The one source
+/// of a record's [`Context`], for every hook that creates something. `old`
+/// is the address a realloc moves away from (0 for anything else). It must
+/// be called from within a hook that began with
+/// [`c_frames::note_hook_entry`] (the native frames are walked from where
+/// that hook was entered).
 #[inline(always)]
-fn probe(local: &Local, old: usize) -> PerlSiteId {
+fn capture_context_on(local: &Local, old: usize) -> Context {
+    Context {
+        stack: probe(local, old),
+        c_frames: c_frames::capture(local),
+    }
+}
+
+/// [`capture_context_on`] for this thread, for a hook outside this crate
+/// (such as one of the C library's allocation functions, which calls
+/// [`c_frames::note_hook_entry`] first thing): `Context::NONE` on a
+/// thread whose state is gone.
+#[inline(never)]
+pub fn capture_context(old: usize) -> Context {
+    LOCAL
+        .try_with(|local| capture_context_on(local, old))
+        .unwrap_or(Context::NONE)
+}
+
+/// The Perl call stack now running, for an event that creates something.
+#[inline(always)]
+fn probe(local: &Local, old: usize) -> StackId {
     if old == 0 {
         let site = local.memoized_perl_site();
         if site != 0 {
@@ -656,7 +716,7 @@ pub fn record_slow(
     // The event is built once, whole, when its number is known: filling in
     // fields of an already-built event and then copying it stalls on
     // store forwarding.
-    let build = |seq: u64, perl_site: PerlSiteId, thread: u16, op: Op| Event {
+    let build = |seq: u64, context: Context, thread: u16, op: Op| Event {
         seq,
         addr,
         old,
@@ -665,7 +725,7 @@ pub fn record_slow(
         c_func,
         type_name,
         c_line,
-        perl_site,
+        context,
         thread,
         op,
     };
@@ -677,7 +737,7 @@ pub fn record_slow(
         local.refresh_fast();
     });
     if on_thread.is_err() {
-        record_stray(build(0, 0, 0, op));
+        record_stray(build(0, Context::NONE, 0, op));
     }
 }
 
@@ -686,7 +746,7 @@ fn record_on_thread(
     local: &Local,
     mut op: Op,
     old: usize,
-    build: impl Fn(u64, PerlSiteId, u16, Op) -> Event,
+    build: impl Fn(u64, Context, u16, Op) -> Event,
 ) {
     if local.suppress_new.get() != 0 {
         match op {
@@ -695,12 +755,16 @@ fn record_on_thread(
             _ => {}
         }
     }
-    let perl_site = if op.creates() { probe(local, old) } else { 0 };
+    let context = if op.creates() {
+        capture_context_on(local, old)
+    } else {
+        Context::NONE
+    };
     let ring = local.ring();
     if local.numbering.may_be_solo() {
         ring.enter_hook();
         if let Some(seq) = local.numbering.next_solo() {
-            let event = build(seq, perl_site, ring.id, op);
+            let event = build(seq, context, ring.id, op);
             // SAFETY: solo, inside the hook section: the nursery is ours.
             let outcome =
                 unsafe { ring.nursery() }.map_or(Outcome::PublishOffered, |n| n.offer(&event));
@@ -738,7 +802,7 @@ fn record_on_thread(
     // Mark the ring in flight while this event holds a shared number that
     // is not yet published (see `drain`).
     ring.begin_event();
-    let event = build(sequence::shared_next(), perl_site, ring.id, op);
+    let event = build(sequence::shared_next(), context, ring.id, op);
     push_or_overflow(local, ring, event);
     ring.end_event();
 }
@@ -813,7 +877,7 @@ fn record_stray(mut event: Event) {
         take_over_nurseries();
     }
     if event.op.creates() {
-        event.perl_site = 0;
+        event.context = Context::NONE;
     }
     let mut strays = lock(&STRAYS);
     // The sequence number is taken under the lock so a drain that has read

@@ -5,7 +5,8 @@ use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
 use std::sync::Arc;
 
 use super::aggregator::Aggregator;
-use super::event::{Event, PerlSiteId};
+use super::c_frames::CFramesCache;
+use super::event::{Event, StackId};
 use super::live::split_key;
 use super::nursery::Nursery;
 use super::probe_memo::ProbeMemo;
@@ -22,8 +23,9 @@ struct CopCacheEntry {
     cop: usize,
     file_key: usize,
     sub_key: usize,
+    callers: u64,
     line: u32,
-    site: PerlSiteId,
+    site: StackId,
 }
 
 pub(crate) struct Local {
@@ -44,10 +46,13 @@ pub(crate) struct Local {
     /// The site source's own per-thread state.
     probe_scratch: UnsafeCell<ProbeScratch>,
     /// The last lookup: consecutive events mostly come from one statement.
-    last_probe: Cell<(CurrentCop, PerlSiteId)>,
-    /// The Perl site of this thread's latest event that had one (see
+    last_probe: Cell<(CurrentCop, StackId)>,
+    /// The Perl call stack of this thread's latest event that had one (see
     /// `CurrentCop::runs_no_code`).
-    pub last_site: Cell<PerlSiteId>,
+    pub last_site: Cell<StackId>,
+    /// Native frame lists this thread interned lately, and its stack's
+    /// bounds (see `c_frames`).
+    pub c_frames: UnsafeCell<Option<Box<CFramesCache>>>,
     /// Where perl was at the full probes of the last few statements, for a
     /// check that skips the site source while perl is there again (see
     /// `probe_memo`).
@@ -78,11 +83,13 @@ impl Local {
                     file_key: 0,
                     sub_key: 0,
                     line: 0,
+                    callers: 0,
                     runs_no_code: false,
                 },
                 0,
             )),
             last_site: Cell::new(0),
+            c_frames: UnsafeCell::new(None),
             probe_memo: UnsafeCell::new(None),
             published: UnsafeCell::new(None),
             fast_nursery: Cell::new(std::ptr::null_mut()),
@@ -102,6 +109,17 @@ impl Local {
         // SAFETY: set together with `fast_nursery`, to this thread's own
         // ring, which lives as long as this Local.
         Some((nursery, unsafe { &*self.fast_ring.get() }))
+    }
+
+    /// Forget where perl was at earlier probes: what a probe answers has
+    /// changed (the stack depth, or C frames turned on or off).
+    pub fn forget_probes(&self) {
+        // SAFETY: only this thread touches these, never re-entrantly.
+        unsafe {
+            *self.probe_memo.get() = None;
+            *self.cop_cache.get() = None;
+        }
+        self.last_probe.set(Default::default());
     }
 
     /// Recompute [`Local::fast_nursery`] after anything it depends on may
@@ -185,7 +203,7 @@ impl Local {
     /// full probe (see `probe_memo`); else 0, and the caller asks
     /// [`Local::perl_site`]. Only for events that move nothing (`old` 0).
     #[inline(always)]
-    pub fn memoized_perl_site(&self) -> PerlSiteId {
+    pub fn memoized_perl_site(&self) -> StackId {
         // SAFETY: only this thread touches its memo, never re-entrantly.
         match unsafe { &*self.probe_memo.get() } {
             Some(memo) => memo.again(),
@@ -196,7 +214,7 @@ impl Local {
     /// As [`Local::memoized_perl_site`], but only the check that needs no
     /// call (see `ProbeMemo::again_in_place`).
     #[inline(always)]
-    pub fn memoized_perl_site_in_place(&self) -> PerlSiteId {
+    pub fn memoized_perl_site_in_place(&self) -> StackId {
         // SAFETY: as above.
         match unsafe { &*self.probe_memo.get() } {
             Some(memo) => memo.again_in_place(),
@@ -208,7 +226,7 @@ impl Local {
     /// resolved by `source`. `old` is the address a realloc is moving away
     /// from (see `SiteSource::describe`).
     #[inline(never)]
-    pub fn perl_site(&self, source: &SiteSource, old: usize) -> PerlSiteId {
+    pub fn perl_site(&self, source: &SiteSource, old: usize) -> StackId {
         // SAFETY: only this thread touches its scratch, never re-entrantly.
         let current = (source.current)(old, unsafe { &mut *self.probe_scratch.get() });
         if current.runs_no_code {
@@ -241,12 +259,7 @@ impl Local {
     /// Out of line, and the only part of the hot path that calls code that
     /// might panic (the site source's `describe`), so it is guarded here.
     #[inline(never)]
-    fn cached_perl_site(
-        &self,
-        source: &SiteSource,
-        current: &CurrentCop,
-        old: usize,
-    ) -> PerlSiteId {
+    fn cached_perl_site(&self, source: &SiteSource, current: &CurrentCop, old: usize) -> StackId {
         super::guard(0, || self.cached_perl_site_unguarded(source, current, old))
     }
 
@@ -255,7 +268,7 @@ impl Local {
         source: &SiteSource,
         current: &CurrentCop,
         old: usize,
-    ) -> PerlSiteId {
+    ) -> StackId {
         let slot = cache_slot(current);
         // SAFETY: the cache is only touched by this thread, and never while
         // another borrow of it is alive (describe does not re-enter here).
@@ -267,6 +280,7 @@ impl Local {
             && entry.line == current.line
             && entry.file_key == current.file_key
             && entry.sub_key == current.sub_key
+            && entry.callers == current.callers
         {
             return entry.site;
         }
@@ -276,6 +290,7 @@ impl Local {
                     cop: current.cop,
                     file_key: current.file_key,
                     sub_key: current.sub_key,
+                    callers: current.callers,
                     line: current.line,
                     site,
                 };
@@ -290,8 +305,9 @@ fn cache_slot(current: &CurrentCop) -> usize {
     let mixed = (current.cop
         ^ current.sub_key.rotate_left(29)
         ^ current.file_key.rotate_left(17)
-        ^ current.line as usize)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ current.line as usize
+        ^ (current.callers as usize).rotate_left(7))
+    .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (mixed >> 32) % COP_CACHE_SIZE
 }
 

@@ -3,13 +3,25 @@
 //! and the site it gave. Without the `perl` feature there is no perl to
 //! look at, and every probe is a full one.
 
-use super::event::PerlSiteId;
+use super::event::StackId as PerlSiteId;
 
 #[cfg(feature = "perl")]
 mod imp {
     use std::cell::Cell;
 
     use super::PerlSiteId;
+
+    /// Mirrors `MtMemoSub` in perl_probe.h.
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Sub {
+        index: i64,
+        oldcop: usize,
+        cv: usize,
+    }
+
+    /// `MT_MEMO_SUBS` in perl_probe.h.
+    const MEMO_SUBS: usize = 8;
 
     /// Mirrors `MtProbeMemo` in perl_probe.h.
     #[repr(C)]
@@ -22,6 +34,10 @@ mod imp {
         file_key: usize,
         line: u32,
         site: u32,
+        callers: u64,
+        in_place: u32,
+        n_subs: u32,
+        subs: [Sub; MEMO_SUBS],
     }
 
     /// Mirrors `MtProbeLayout` in perl_probe.h.
@@ -35,6 +51,11 @@ mod imp {
         cop_line: u32,
         cop_file: u32,
         entries: u32,
+        cx_size: u32,
+        cx_oldcop: u32,
+        cx_cv: u32,
+        memo_subs: u32,
+        stack_depth: u32,
     }
 
     /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
@@ -47,7 +68,14 @@ mod imp {
     pub struct ProbeMemo {
         table: Box<[Entry; ENTRIES]>,
         layout: Layout,
-        last: Cell<Entry>,
+        /// `layout.curcop` as C gave it, for [`Self::again`] (the layout's
+        /// own is 0 while the hot path must not check in place).
+        curcop_any: usize,
+        /// The entry of `table` last found or written, or null. (A
+        /// pointer, not a copy: an entry is a few hundred bytes. Entries
+        /// move within their set, but each slot always holds a whole entry,
+        /// so whatever the slot holds is checked as it is.)
+        last: Cell<*const Entry>,
     }
 
     impl Default for ProbeMemo {
@@ -55,15 +83,25 @@ mod imp {
             let mut layout = Layout::default();
             // SAFETY: fills `layout` only.
             unsafe { memtrace_probe_layout(&mut layout) };
+            // The hot path's in-place check (no call) takes no native
+            // frames: while they are on, it must fail and leave the event
+            // to the path that takes them, whose own check (`again`)
+            // still runs in place.
+            let curcop_any = layout.curcop;
+            if !crate::in_place_probe_allowed() {
+                layout.curcop = 0;
+            }
             // A build defect, not a condition of the program: fail loudly.
             assert_eq!(
-                layout.entries as usize, ENTRIES,
+                (layout.entries as usize, layout.memo_subs as usize),
+                (ENTRIES, MEMO_SUBS),
                 "perl_probe.h and probe_memo.rs disagree on the memo's size"
             );
             ProbeMemo {
                 table: Box::new([Entry::default(); ENTRIES]),
                 layout,
-                last: Cell::new(Entry::default()),
+                curcop_any,
+                last: Cell::new(std::ptr::null()),
             }
         }
     }
@@ -79,7 +117,7 @@ mod imp {
         /// the current COP; 0 otherwise.
         #[inline(always)]
         pub fn again(&self) -> PerlSiteId {
-            let site = self.again_in_place();
+            let site = self.again_at(self.curcop_any);
             if site != 0 {
                 return site;
             }
@@ -94,7 +132,7 @@ mod imp {
             let found = unsafe { memtrace_probe_again(self.table.as_ptr() as *mut Entry).as_ref() };
             match found {
                 Some(entry) => {
-                    self.last.set(*entry);
+                    self.last.set(entry);
                     entry.site
                 }
                 None => 0,
@@ -106,8 +144,21 @@ mod imp {
         /// call; 0 on a perl with MULTIPLICITY.
         #[inline(always)]
         pub fn again_in_place(&self) -> PerlSiteId {
+            self.again_at(self.layout.curcop)
+        }
+
+        /// [`Self::again_in_place`] with `curcop` the address of PL_curcop
+        /// (0: no in-place check).
+        #[inline(always)]
+        fn again_at(&self, curcop: usize) -> PerlSiteId {
             let (layout, last) = (&self.layout, self.last.get());
-            if layout.curcop == 0 || last.site == 0 {
+            if curcop == 0 || last.is_null() {
+                return 0;
+            }
+            // SAFETY: `last` points into `table`, which lives as long as
+            // self; only this thread writes it, not meanwhile.
+            let last = unsafe { &*last };
+            if last.site == 0 {
                 return 0;
             }
             // SAFETY: the layout holds the addresses of PL_curcop and
@@ -117,7 +168,7 @@ mod imp {
             // of the last entry, which were live and non-null when it was
             // written, and are perl's current ones now.
             unsafe {
-                let cop = *(layout.curcop as *const usize);
+                let cop = *(curcop as *const usize);
                 let si = *(layout.curstackinfo as *const usize);
                 if cop != last.cop || si != last.si {
                     return 0;
@@ -130,6 +181,7 @@ mod imp {
                     && cxix as i64 == last.cxix
                     && line == last.line
                     && file_key == last.file_key
+                    && (layout.stack_depth <= 1 || self.subs_hold(last, context_stack))
                 {
                     last.site
                 } else {
@@ -144,9 +196,39 @@ mod imp {
             // SAFETY: as above; writes the table only, and returns the
             // entry it wrote (in the table) or null.
             let written = unsafe { memtrace_probe_remember(self.table.as_mut_ptr(), site) };
-            // SAFETY: null or an entry of the table.
-            self.last
-                .set(unsafe { written.as_ref() }.copied().unwrap_or_default());
+            self.last.set(written);
+        }
+
+        /// Whether the sub frames `entry` saw are where they were, as they
+        /// were (`memtrace_probe_again`'s subs_hold, in place): then the
+        /// callers are the same. False if the entry's frames must be
+        /// walked instead (another stack info, or too many).
+        #[inline(always)]
+        fn subs_hold(&self, entry: &Entry, context_stack: usize) -> bool {
+            if entry.in_place == 0 {
+                return false;
+            }
+            let layout = &self.layout;
+            let n = (entry.n_subs as usize).min(MEMO_SUBS);
+            // A plain loop: the hot path calls nothing (an iterator
+            // adapter here was left out of line, a call on every event).
+            let mut k = 0;
+            while k < n {
+                let sub = &entry.subs[k];
+                let cx = context_stack + sub.index as usize * layout.cx_size as usize;
+                // SAFETY: the context stack is perl's current one (checked
+                // by the caller), and `index` is at most its top index, as
+                // it was when the entry was written (cxix is the same).
+                let same = unsafe {
+                    *((cx + layout.cx_oldcop as usize) as *const usize) == sub.oldcop
+                        && *((cx + layout.cx_cv as usize) as *const usize) == sub.cv
+                };
+                if !same {
+                    return false;
+                }
+                k += 1;
+            }
+            true
         }
     }
 }

@@ -8,7 +8,7 @@ use std::ffi::{c_char, CString};
 
 use hashbrown::HashMap;
 
-use super::event::{PerlSiteId, StaticStr};
+use super::event::{CFramesId, Context, PerlSiteId, StackId, StaticStr};
 
 pub type StringId = u32;
 
@@ -64,11 +64,17 @@ pub struct PerlSite {
     pub sub: StringId,
 }
 
-/// The Perl-site table. Id 0 is reserved for "unknown".
+/// The Perl-site table, with the Perl call stacks and the native frame
+/// lists made of them. Id 0 of each is reserved for "unknown" (an empty
+/// stack, an empty list).
 pub struct PerlSites {
     pub strings: Strings,
     sites: Vec<PerlSite>,
     ids: HashMap<PerlSite, PerlSiteId, foldhash::fast::RandomState>,
+    stacks: Vec<Box<[PerlSiteId]>>,
+    stack_ids: HashMap<Box<[PerlSiteId]>, StackId, foldhash::fast::RandomState>,
+    c_frames: Vec<Box<[usize]>>,
+    c_frames_ids: HashMap<Box<[usize]>, CFramesId, foldhash::fast::RandomState>,
 }
 
 impl Default for PerlSites {
@@ -83,11 +89,66 @@ impl Default for PerlSites {
                 sub: empty,
             }],
             ids: HashMap::default(),
+            stacks: vec![Box::new([])],
+            stack_ids: HashMap::default(),
+            c_frames: vec![Box::new([])],
+            c_frames_ids: HashMap::default(),
         }
     }
 }
 
 impl PerlSites {
+    /// Intern a Perl call stack, innermost frame first (an empty one is 0).
+    pub fn intern_stack(&mut self, frames: &[PerlSiteId]) -> StackId {
+        if frames.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.stack_ids.get(frames) {
+            return id;
+        }
+        let id = self.stacks.len() as StackId;
+        self.stacks.push(frames.into());
+        self.stack_ids.insert(frames.into(), id);
+        id
+    }
+
+    /// The frames of a stack, innermost first (none for 0 or an unknown id).
+    pub fn stack(&self, id: StackId) -> &[PerlSiteId] {
+        self.stacks.get(id as usize).map_or(&[], |s| s)
+    }
+
+    /// The Perl site of a stack: its innermost frame (0 for none).
+    pub fn innermost(&self, id: StackId) -> PerlSiteId {
+        self.stack(id).first().copied().unwrap_or(0)
+    }
+
+    pub fn stacks_len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Intern a list of native return addresses, innermost first.
+    pub fn intern_c_frames(&mut self, frames: &[usize]) -> CFramesId {
+        if frames.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.c_frames_ids.get(frames) {
+            return id;
+        }
+        let id = self.c_frames.len() as CFramesId;
+        self.c_frames.push(frames.into());
+        self.c_frames_ids.insert(frames.into(), id);
+        id
+    }
+
+    /// The return addresses of a list, innermost first.
+    pub fn c_frames(&self, id: CFramesId) -> &[usize] {
+        self.c_frames.get(id as usize).map_or(&[], |s| s)
+    }
+
+    pub fn c_frames_len(&self) -> usize {
+        self.c_frames.len()
+    }
+
     pub fn intern(&mut self, file: &[u8], line: u32, sub: &[u8]) -> PerlSiteId {
         let file = one_file_for_string_evals(file);
         let site = PerlSite {
@@ -158,7 +219,9 @@ pub struct Site {
     pub c_func: StringId,
     /// C type name for `Mem`; empty for `Sv` (its type is read when reported).
     pub type_name: StringId,
-    pub perl_site: PerlSiteId,
+    /// The Perl call stack (whose innermost frame is the Perl site) and the
+    /// native frames.
+    pub context: Context,
     /// Perl's own permanent pools (SV and body arenas): never leaks.
     pub permanent_pool: bool,
 }
@@ -191,7 +254,7 @@ struct SiteKey {
     c_line: u32,
     c_func: StaticStr,
     type_name: StaticStr,
-    perl_site: PerlSiteId,
+    context: Context,
 }
 
 /// C functions whose allocations are pools perl keeps for ever: new SV
@@ -222,7 +285,8 @@ const RECENT_SITES: usize = 256;
 #[inline(always)]
 fn recent_slot(key: &SiteKey) -> usize {
     let mixed = (key.c_func.0 as u64 ^ (key.c_line as u64) << 20)
-        .wrapping_add((key.perl_site as u64) << 1 | key.kind as u64)
+        .wrapping_add((key.context.stack as u64) << 1 | key.kind as u64)
+        .wrapping_add((key.context.c_frames as u64) << 33)
         .wrapping_add(key.type_name.0 as u64)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (mixed >> 56) as usize % RECENT_SITES
@@ -235,7 +299,10 @@ const NO_KEY: SiteKey = SiteKey {
     c_line: u32::MAX,
     c_func: StaticStr::NULL,
     type_name: StaticStr(std::ptr::dangling::<c_char>()),
-    perl_site: u32::MAX,
+    context: Context {
+        stack: u32::MAX,
+        c_frames: u32::MAX,
+    },
 };
 
 impl Sites {
@@ -247,7 +314,7 @@ impl Sites {
         c_line: u32,
         c_func: StaticStr,
         type_name: StaticStr,
-        perl_site: PerlSiteId,
+        context: Context,
     ) -> SiteId {
         let key = SiteKey {
             kind,
@@ -255,7 +322,7 @@ impl Sites {
             c_line,
             c_func,
             type_name,
-            perl_site,
+            context,
         };
         let slot = recent_slot(&key);
         if let Some(recent) = &self.recent {
@@ -291,7 +358,7 @@ impl Sites {
             permanent_pool: PERMANENT_POOL_FUNCS.contains(&c_func_text.as_str()),
             c_func: self.strings.intern(c_func_text.as_bytes()),
             type_name: self.strings.intern(key.type_name.to_text().as_bytes()),
-            perl_site: key.perl_site,
+            context: key.context,
         };
         let id = self.sites.len() as SiteId;
         self.sites.push(site);
@@ -363,6 +430,51 @@ mod tests {
     }
 
     #[test]
+    fn stacks_and_native_frame_lists_are_interned_once() {
+        let mut p = PerlSites::default();
+        let inner = p.intern(b"lib/Lib.pm", 4, b"Lib::make");
+        let (a, b) = (
+            p.intern(b"t.pl", 20, b"main::RUNTIME"),
+            p.intern(b"t.pl", 30, b"main::RUNTIME"),
+        );
+        let from_a = p.intern_stack(&[inner, a]);
+        let from_b = p.intern_stack(&[inner, b]);
+        assert_ne!(from_a, from_b, "another caller, another stack");
+        assert_eq!(p.intern_stack(&[inner, a]), from_a);
+        assert_eq!(p.intern_stack(&[]), 0, "the empty stack is 0");
+        assert_eq!(
+            (p.stack(from_b), p.innermost(from_b)),
+            (&[inner, b][..], inner)
+        );
+        assert_eq!(p.innermost(0), 0);
+        let frames = p.intern_c_frames(&[0x1000, 0x2000]);
+        assert_ne!(frames, 0);
+        assert_eq!(p.intern_c_frames(&[0x1000, 0x2000]), frames);
+        assert_ne!(p.intern_c_frames(&[0x1000]), frames);
+        assert_eq!(p.c_frames(frames), &[0x1000, 0x2000]);
+        assert_eq!((p.stacks_len(), p.c_frames_len()), (3, 3));
+    }
+
+    #[test]
+    fn a_site_is_its_c_site_with_its_context() {
+        let mut sites = Sites::default();
+        let mut at = |stack| {
+            sites.intern(
+                Kind::Sv,
+                StaticStr(c"sv.c".as_ptr()),
+                5594,
+                StaticStr(c"Perl_newSV".as_ptr()),
+                StaticStr::NULL,
+                Context::of_stack(stack),
+            )
+        };
+        let (one, two) = (at(1), at(2));
+        assert_ne!(one, two, "two stacks, two sites");
+        assert_eq!(at(1), one);
+        assert_eq!(sites.get(two).context, Context::of_stack(2));
+    }
+
+    #[test]
     fn every_string_eval_is_one_file() {
         let mut p = PerlSites::default();
         let first = p.intern(b"(eval 1)", 2, b"main::RUNTIME");
@@ -391,7 +503,7 @@ mod tests {
             26,
             StaticStr(c"XS_Foo_leak".as_ptr()),
             StaticStr(c"char".as_ptr()),
-            0,
+            Context::NONE,
         );
         let core = sites.intern(
             Kind::Sv,
@@ -399,7 +511,7 @@ mod tests {
             369,
             StaticStr(c"Perl_newSV_type".as_ptr()),
             StaticStr::NULL,
-            0,
+            Context::NONE,
         );
         assert_eq!(
             (text(&sites, xs), text(&sites, core)),
@@ -417,7 +529,7 @@ mod tests {
             1,
             StaticStr(func.as_ptr()),
             StaticStr(c"char".as_ptr()),
-            0,
+            Context::NONE,
         );
         assert!(sites.get(id).permanent_pool);
     }

@@ -17,6 +17,7 @@
  * one pointer here.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 
@@ -34,4 +35,17 @@ MT_HIDDEN void
 memtrace_thread_slot_set(void *value)
 {
     memtrace_thread_slot = value;
+}
+
+/* Where the calling C code was when a hook that records a new allocation
+ * was entered: its frame pointer and the hook's return address (see
+ * recorder/c_frames.rs). Written by the hook before anything else, read
+ * by the walk of native frames. Two words, in the static TLS block too. */
+MT_HIDDEN __thread uintptr_t memtrace_hook_frame[2] __attribute__((tls_model("initial-exec")));
+
+MT_HIDDEN void
+memtrace_hook_frame_get(uintptr_t out[2])
+{
+    out[0] = memtrace_hook_frame[0];
+    out[1] = memtrace_hook_frame[1];
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use memtrace_analysis::format::{Header, Kind, PerlSite, Record, Site};
-use memtrace_analysis::{Heap, ReportOptions, SnapshotJson, Spelling};
+use memtrace_analysis::{Grouping, Heap, ReportOptions, SnapshotJson, Spelling};
 use serde_json::Value;
 
 use super::capture;
@@ -72,6 +72,13 @@ pub extern "C" fn memtrace_rs_pause() {
 #[no_mangle]
 pub extern "C" fn memtrace_rs_record_malloc(on: c_int) {
     crate::malloc_hooks::set_recording(on != 0);
+}
+
+#[no_mangle]
+pub extern "C" fn memtrace_rs_set_depths(stack: u32, c_frames: u32) {
+    guarded("set_depths", (), || {
+        recorder::set_context_depths(stack, c_frames)
+    })
 }
 
 #[no_mangle]
@@ -158,6 +165,8 @@ pub extern "C" fn memtrace_rs_stats(out: *mut MtStats) {
             sv_live: a.totals.sv_live,
             sites: a.sites.len() as u64,
             perl_sites: recorder::with_perl_sites(|p| p.len() as u64),
+            stacks: recorder::with_perl_sites(|p| p.stacks_len() as u64 - 1),
+            c_frame_lists: recorder::with_perl_sites(|p| p.c_frames_len() as u64 - 1),
             table_bytes: a.live_table_bytes() as u64,
             site_table_bytes: a.sites.heap_bytes() as u64,
             iteration: a.iteration,
@@ -220,6 +229,7 @@ struct LeakRows {
     _rows: Vec<MtLeakRow>,
     _strings: Vec<CString>,
     _holders: Vec<[CString; 3]>,
+    _contexts: value::Handed,
 }
 
 /// Leaks whose holders `leaks()` looks for (the first ones): a search per
@@ -232,12 +242,13 @@ pub extern "C" fn memtrace_rs_leaks(
     min_age: u32,
     rows_out: *mut *const MtLeakRow,
     n_out: *mut usize,
+    contexts_out: *mut *const MtValue,
 ) -> *mut MtList {
     guarded("leaks", std::ptr::null_mut(), || {
         let rule = LeakRule { skip, min_age };
         // Each leak with its type name's string id and its sites, and the
         // strings; rows are made once the recorder is let go.
-        let (leaks, strings, holders) = with_live_heap(
+        let (leaks, strings, holders, contexts) = with_live_heap(
             rule,
             |_| {},
             |heap| {
@@ -259,7 +270,14 @@ pub extern "C" fn memtrace_rs_leaks(
                     .map(|(leak, ..)| (leak.kind, leak.address))
                     .collect();
                 let holders = heap.records.holders(heap.tables, &asked);
-                (leaks, heap.tables.strings.clone(), holders)
+                let stacks: Vec<Value> = (0..heap.tables.stacks.len() as u32)
+                    .map(|id| serde_json::to_value(heap.stack_frames(id)).unwrap_or_default())
+                    .collect();
+                let c_frames: Vec<Value> = (0..heap.tables.c_frames.len() as u32)
+                    .map(|id| serde_json::to_value(heap.c_frames_text(id)).unwrap_or_default())
+                    .collect();
+                let contexts = serde_json::json!({ "stacks": stacks, "c_frames": c_frames });
+                (leaks, heap.tables.strings.clone(), holders, contexts)
             },
         );
         let c_text = |s: &str| CString::new(s.replace('\0', "")).unwrap_or_default();
@@ -301,6 +319,8 @@ pub extern "C" fn memtrace_rs_leaks(
                 held_kind: std::ptr::null(),
                 held_path: std::ptr::null(),
                 held_text: std::ptr::null(),
+                stack: leak.stack,
+                c_frames: leak.c_frames,
             })
             .collect();
         let mut rows = rows;
@@ -318,10 +338,12 @@ pub extern "C" fn memtrace_rs_leaks(
             *rows_out = rows.as_ptr();
             *n_out = rows.len();
         }
+        let contexts = value::Handed(value::hand_out(contexts, contexts_out));
         value::owned(LeakRows {
             _rows: rows,
             _strings: strings,
             _holders: holders,
+            _contexts: contexts,
         })
     })
 }
@@ -330,14 +352,30 @@ pub extern "C" fn memtrace_rs_leaks(
 pub extern "C" fn memtrace_rs_leak_sites(
     skip: u32,
     min_age: u32,
+    by_stack: c_int,
+    library: *const c_char,
+    library_len: usize,
     out: *mut *const MtValue,
 ) -> *mut MtList {
     answer("leak_sites", out, || {
         let rule = LeakRule { skip, min_age };
+        let grouping = if by_stack != 0 {
+            // SAFETY: the XSUB passes `library_len` bytes of a perl string.
+            let text = unsafe { std::slice::from_raw_parts(library as *const u8, library_len) };
+            Grouping::Stack {
+                library: String::from_utf8_lossy(text)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            }
+        } else {
+            Grouping::Site
+        };
         to_value(with_live_heap(
             rule,
             |_| {},
-            |heap| memtrace_analysis::leak_sites(heap, rule),
+            |heap| memtrace_analysis::leak_sites_by(heap, rule, &grouping),
         ))
     })
 }

@@ -5,12 +5,15 @@
 
 use std::collections::HashMap;
 
-use memtrace_analysis::format::{Capture, Header, Kind, PerlSite, Record, Site};
+use memtrace_analysis::format::{
+    CFrame, CFrames, Capture, Header, Kind, PerlSite, Record, Site, Stack,
+};
 use memtrace_analysis::{holder_kind, Holder, Records};
 
 use super::ffi::memtrace_shim_buffer_owners;
 use super::holders::HolderIndex;
 use super::sv_types::{sv_type_name, LiveSvs, SvState, SV_TYPE_NAMES};
+use super::symbols::Symbols;
 use crate::recorder::live::{split_key, LiveRecord};
 use crate::recorder::sites::PerlSites;
 use crate::recorder::Aggregator;
@@ -53,6 +56,9 @@ pub struct LiveTables {
     /// The string id of each svtype's name, by perl's svtype number (a
     /// capture completes millions of SV records: no hashing per record).
     by_svtype: Vec<u32>,
+    /// Each allocation site's Perl call stack and native frames (ids into
+    /// the capture's `stacks` and `c_frames`), which its records carry.
+    site_context: Vec<(u32, u32)>,
 }
 
 impl LiveTables {
@@ -69,7 +75,41 @@ impl LiveTables {
                 }
             })
             .collect();
+        let stacks: Vec<Stack> = (0..perl.stacks_len() as u32)
+            .map(|id| Stack {
+                frames: perl.stack(id).to_vec(),
+            })
+            .collect();
+        let symbols = Symbols::of_this_process(perl);
+        let c_frames: Vec<CFrames> = (0..perl.c_frames_len() as u32)
+            .map(|id| CFrames {
+                // An address inside inlined code is one frame per
+                // function, innermost first, all with that address.
+                frames: perl
+                    .c_frames(id)
+                    .iter()
+                    .flat_map(|&address| {
+                        symbols
+                            .frames(address)
+                            .into_iter()
+                            .map(move |symbol| (address, symbol))
+                    })
+                    .map(|(address, symbol)| CFrame {
+                        address: address as u64,
+                        func: strings.intern(&symbol.func),
+                        file: strings.intern(&symbol.file),
+                        line: symbol.line,
+                    })
+                    .collect(),
+            })
+            .collect();
         let text = &aggregator.sites.strings;
+        let site_context: Vec<(u32, u32)> = (0..aggregator.sites.len() as u32)
+            .map(|id| {
+                let context = aggregator.sites.get(id).context;
+                (context.stack, context.c_frames)
+            })
+            .collect();
         let sites: Vec<Site> = (0..aggregator.sites.len() as u32)
             .map(|id| {
                 let site = aggregator.sites.get(id);
@@ -82,7 +122,7 @@ impl LiveTables {
                         Kind::Mem | Kind::Malloc => strings.intern(text.get(site.type_name)),
                         Kind::Sv => 0,
                     },
-                    perl_site: site.perl_site,
+                    perl_site: perl.innermost(site.context.stack),
                     permanent_pool: site.permanent_pool,
                 }
             })
@@ -110,8 +150,8 @@ impl LiveTables {
             },
             strings: strings.strings,
             perl_sites,
-            stacks: vec![Default::default()],
-            c_frames: vec![Default::default()],
+            stacks,
+            c_frames,
             sites,
             records: Vec::new(),
             history: aggregator.history.snapshots().to_vec(),
@@ -122,6 +162,7 @@ impl LiveTables {
             capture,
             sv_types,
             by_svtype,
+            site_context,
         }
     }
 
@@ -193,7 +234,12 @@ impl<'a> LiveRecords<'a> {
 }
 
 /// A live table entry as a record, not yet completed (see `complete`).
-fn record_of(kind: Kind, address: u64, live: LiveRecord) -> Record {
+fn record_of(tables: &LiveTables, kind: Kind, address: u64, live: LiveRecord) -> Record {
+    let (stack, c_frames) = tables
+        .site_context
+        .get(live.site as usize)
+        .copied()
+        .unwrap_or((0, 0));
     Record {
         kind,
         address,
@@ -202,8 +248,8 @@ fn record_of(kind: Kind, address: u64, live: LiveRecord) -> Record {
         size: live.size(),
         sv_type: 0,
         owner: 0,
-        stack: 0,
-        c_frames: 0,
+        stack,
+        c_frames,
     }
 }
 
@@ -211,7 +257,7 @@ impl Records for LiveRecords<'_> {
     fn for_each(&self, f: &mut dyn FnMut(Record)) {
         for (key, live) in self.aggregator.live.iter() {
             let (kind, address) = split_key(key);
-            f(record_of(kind, address as u64, live));
+            f(record_of(self.tables, kind, address as u64, live));
         }
     }
 
@@ -238,7 +284,7 @@ impl Records for LiveRecords<'_> {
     fn find(&self, kind: Kind, address: u64) -> Option<Record> {
         let key = crate::recorder::live::live_key(kind, address as usize);
         let live = self.aggregator.live.get(&key)?;
-        Some(record_of(kind, address, live))
+        Some(record_of(self.tables, kind, address, live))
     }
 
     fn holders(&self, _tables: &Capture, leaks: &[(Kind, u64)]) -> Vec<Option<Holder>> {

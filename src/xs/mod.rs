@@ -10,4 +10,5 @@ mod holders;
 mod live_heap;
 mod perl_sites;
 mod sv_types;
+mod symbols;
 mod value;

@@ -10,6 +10,25 @@
 /* Where perl was when the recorder last resolved a Perl site at one COP,
  * and that site (0: nothing remembered). A table of these, in sets of two
  * picked by COP, is one thread's memo. */
+/* One sub frame of the context stack, as it was: where, and what it says. */
+typedef struct {
+    int64_t index;      /* in the current stack info's context stack */
+    uintptr_t oldcop;   /* the statement that called the sub */
+    uintptr_t cv;       /* the sub */
+} MtMemoSub;
+
+/* Sub frames a memo entry checks in place: with a deeper call stack the
+ * check walks the stack instead. */
+#define MT_MEMO_SUBS 8
+
+/* Where perl was when the recorder last resolved a Perl site at one COP,
+ * and that site (0: nothing remembered). A table of these, in sets of two
+ * picked by COP, is one thread's memo.
+ *
+ * With a stack depth over 1 the site is a whole call stack, and the entry
+ * holds for the same callers only: `in_place` says the sub frames below
+ * are all of them, in the current stack info (compare them where they
+ * are); otherwise `callers` is their identity, to compare with a walk. */
 typedef struct {
     uintptr_t cop;
     uintptr_t si;
@@ -18,6 +37,10 @@ typedef struct {
     uintptr_t file_key;
     uint32_t line;
     uint32_t site;
+    uint64_t callers;
+    uint32_t in_place;
+    uint32_t n_subs;
+    MtMemoSub subs[MT_MEMO_SUBS];
 } MtProbeMemo;
 
 /* Two ways: with one entry per COP hash, two statements of a loop that
@@ -45,8 +68,20 @@ typedef struct {
     uint32_t cop_line;   /* uint32_t */
     uint32_t cop_file;   /* uintptr_t: the file GV */
     uint32_t entries;    /* MT_PROBE_MEMO_ENTRIES, on every perl */
+    uint32_t cx_size;    /* sizeof(PERL_CONTEXT) */
+    uint32_t cx_oldcop;  /* uintptr_t: blk_oldcop */
+    uint32_t cx_cv;      /* uintptr_t: blk_sub.cv */
+    uint32_t memo_subs;  /* MT_MEMO_SUBS */
+    uint32_t stack_depth; /* memtrace_stack_depth now */
 } MtProbeLayout;
 
 void memtrace_probe_layout(MtProbeLayout *out);
+
+/* How many frames of the Perl call stack a record keeps, innermost first
+ * (1: the running statement only). Set by memtrace_shim_set_stack_depth. */
+#ifndef MT_STACK_DEPTH_MAX
+#  define MT_STACK_DEPTH_MAX 64 /* as in shim.h */
+#endif
+extern uint32_t memtrace_stack_depth __attribute__((visibility("hidden")));
 
 #endif

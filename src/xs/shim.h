@@ -21,6 +21,9 @@ typedef struct {
     uintptr_t file_key;
     uintptr_t cv;       /* innermost running sub, 0 at file level */
     uint32_t line;
+    /* The callers' identity (their statements and subs), 0 if the stack
+     * depth is 1 or no sub runs: with the rest, the whole call stack. */
+    uint64_t callers;
 } MtCurrentCop;
 
 #define MT_SUB_NAME_MAX 512
@@ -58,6 +61,15 @@ typedef struct {
  * statement running is the one the thread was at before it went in. */
 #define MT_RUNS_NO_CODE 2
 int memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop *out);
+#define MT_STACK_DEPTH_MAX 64
+/* Keep `depth` frames of the Perl call stack (1 to 64; 1: the running
+ * statement only). */
+void memtrace_shim_set_stack_depth(uint32_t depth);
+/* The caller frames of where perl is, outermost last, as current_cop
+ * reads frame 0 (cop, file_key, cv, line; callers 0): at most `cap`, the
+ * stack depth less one. Their number, or -1 if it cannot be read safely
+ * now (`realloc_old` as for current_cop). */
+int memtrace_shim_callers(uintptr_t realloc_old, MtCurrentCop *out, size_t cap);
 /* Resolve what current_cop returned to text. 0 if it cannot be read safely
  * now (`realloc_old` may be a stash's name table). */
 int memtrace_shim_describe_cop(const MtCurrentCop *current, uintptr_t realloc_old, MtCopText *out);
@@ -182,6 +194,8 @@ typedef struct {
     uint64_t sv_live;
     uint64_t sites;
     uint64_t perl_sites;
+    uint64_t stacks;      /* interned Perl call stacks */
+    uint64_t c_frame_lists; /* interned native frame lists */
     uint64_t table_bytes;
     uint64_t site_table_bytes;
     uint32_t iteration;
@@ -206,6 +220,9 @@ typedef struct {
     const char *held_kind;
     const char *held_path;
     const char *held_text;
+    /* Ids into the contexts memtrace_rs_leaks hands out (0: none). */
+    uint32_t stack;
+    uint32_t c_frames;
 } MtLeakRow;
 
 /* An opaque list the XSUB reads, then hands back to be freed. */
@@ -215,6 +232,8 @@ void memtrace_rs_boot(void);
 void memtrace_rs_enable(uint64_t baseline_svs);
 void memtrace_rs_pause(void);
 void memtrace_rs_record_malloc(int on);  /* -malloc: the interposed malloc family records */
+/* Frames each record keeps: of the Perl call stack, native. */
+void memtrace_rs_set_depths(uint32_t stack, uint32_t c_frames);
 void memtrace_rs_disable(void);
 int memtrace_rs_state(void);             /* 0 off, 1 paused, 2 recording */
 void memtrace_rs_suppress(int on);       /* the XS layer's own allocations */
@@ -226,8 +245,13 @@ const char *memtrace_rs_sv_type_name(int32_t svtype, int is_ref);
 /* Each returns a list owning *out (free it with memtrace_rs_free_list), or
  * NULL after an internal error (reported on stderr). */
 MtList *memtrace_rs_history(const MtValue **out);
-MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtLeakRow **rows, size_t *n);
-MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, const MtValue **out);
+/* *contexts: { stacks => [ [frames] by stack id ], c_frames => [ [frames] by id ] }. */
+MtList *memtrace_rs_leaks(uint32_t skip, uint32_t min_age, const MtLeakRow **rows, size_t *n,
+                          const MtValue **contexts);
+/* by_stack: group by the first frame of each leak's Perl call stack whose
+ * file is under none of the `library` paths (newline-separated). */
+MtList *memtrace_rs_leak_sites(uint32_t skip, uint32_t min_age, int by_stack, const char *library,
+                               size_t library_len, const MtValue **out);
 MtList *memtrace_rs_report(uint32_t skip, uint32_t min_age, int all, uint32_t top,
                            const MtValue **out);
 MtList *memtrace_rs_identify(const uintptr_t *addresses, size_t n, uint32_t skip,

@@ -41,6 +41,13 @@ void Perl_mem_log_new_sv(const struct sv *sv, const char *filename, int linenumb
 /* Shared between the C files only: not exported from the library. */
 #define MT_INTERNAL __attribute__((visibility("hidden")))
 
+/* ---- perl_probe.c --------------------------------------------------------- */
+
+int memtrace_walk_stack(pTHX_ const COP *cop, uintptr_t realloc_old, uint32_t depth,
+                        const CV **running, uint64_t *callers, uintptr_t *frames,
+                        size_t *n_frames) MT_INTERNAL;
+extern uint32_t memtrace_stack_depth MT_INTERNAL;
+
 /* ---- arena.c ------------------------------------------------------------- */
 
 /* Counts of live SVs by type, references, and objects by class. */

@@ -100,6 +100,7 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop 
     const PERL_SI *si;
     int unsafe = 0;
     const CV *cv;
+    uint64_t callers = 0;
 #ifdef USE_ITHREADS
     if (runs_no_code(aTHX))
         return MT_RUNS_NO_CODE;
@@ -114,7 +115,12 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop 
         cv = NULL;
     else
 #endif
-    {
+    if (memtrace_stack_depth > 1) {
+        /* The callers are part of the answer: walk every time. */
+        if (!memtrace_walk_stack(aTHX_ cop, realloc_old, memtrace_stack_depth, &cv, &callers,
+                                 NULL, NULL))
+            return 0;
+    } else {
         si = PL_curstackinfo;
         if (si && memo->cop == PTR2UV(cop) && memo->si == PTR2UV(si)
             && memo->context_stack == PTR2UV(si->si_cxstack) && memo->cxix == si->si_cxix
@@ -139,7 +145,52 @@ memtrace_shim_current_cop(uintptr_t realloc_old, MtWalkMemo *memo, MtCurrentCop 
     out->file_key = MT_FILE_KEY(cop);
     out->line = (uint32_t)CopLINE(cop);
     out->cv = PTR2UV(cv);
+    out->callers = callers;
     return 1;
+}
+
+void
+memtrace_shim_set_stack_depth(uint32_t depth)
+{
+    if (depth < 1)
+        depth = 1;
+    if (depth > MT_STACK_DEPTH_MAX)
+        depth = MT_STACK_DEPTH_MAX;
+    memtrace_stack_depth = depth;
+}
+
+int
+memtrace_shim_callers(uintptr_t realloc_old, MtCurrentCop *out, size_t cap)
+{
+    MT_THIS_INTERPRETER_OR(-1);
+    uintptr_t frames[2 * MT_STACK_DEPTH_MAX];
+    const uint32_t depth = memtrace_stack_depth;
+    const CV *running;
+    uint64_t callers;
+    size_t n = 0, i;
+    if (!PL_curcop || depth <= 1)
+        return 0;
+#ifdef USE_ITHREADS
+    if (PL_ptr_table)
+        return 0;
+#endif
+    if (!memtrace_walk_stack(aTHX_ PL_curcop, realloc_old, depth, &running, &callers, frames, &n))
+        return -1;
+    if (n > cap)
+        n = cap;
+    for (i = 0; i < n; i++) {
+        const COP *cop = INT2PTR(const COP *, frames[2 * i]);
+        out[i].cop = PTR2UV(cop);
+#ifdef USE_ITHREADS
+        out[i].file_key = PTR2UV(cop->cop_file);
+#else
+        out[i].file_key = PTR2UV(CopFILEGV(cop));
+#endif
+        out[i].line = (uint32_t)CopLINE(cop);
+        out[i].cv = frames[2 * i + 1];
+        out[i].callers = 0;
+    }
+    return (int)n;
 }
 
 /* The name table a stash's name lives in, if it is a separate allocation. */

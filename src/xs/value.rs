@@ -128,6 +128,18 @@ pub fn owned<T: 'static>(data: T) -> *mut MtList {
     Box::into_raw(Box::new(boxed)) as *mut MtList
 }
 
+/// A list [`hand_out`] made, kept inside another and freed with it.
+pub struct Handed(pub *mut MtList);
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: made by hand_out, freed only here.
+            unsafe { free(self.0) }
+        }
+    }
+}
+
 /// Free what [`owned`] (and so [`hand_out`]) made.
 ///
 /// # Safety

@@ -185,6 +185,25 @@ XS_INTERNAL(XS_Devel__MemTrace__disable)
     XSRETURN_EMPTY;
 }
 
+/* _set_depths(STACK, C_FRAMES): frames of the Perl call stack (1 to 64)
+ * and native frames (0 to 32) each record keeps. */
+XS_INTERNAL(XS_Devel__MemTrace__set_depths)
+{
+    dXSARGS;
+    UV stack, c_frames;
+    if (items != 2)
+        croak_xs_usage(cv, "stack, c_frames");
+    stack = SvUV(ST(0));
+    c_frames = SvUV(ST(1));
+    if (stack < 1 || stack > MT_STACK_DEPTH_MAX)
+        croak("Devel::MemTrace: a stack depth is 1 to %d, not %" UVuf, MT_STACK_DEPTH_MAX, stack);
+    if (c_frames > 32)
+        croak("Devel::MemTrace: C frames are 0 to 32, not %" UVuf, c_frames);
+    memtrace_shim_set_stack_depth((uint32_t)stack);
+    memtrace_rs_set_depths((uint32_t)stack, (uint32_t)c_frames);
+    XSRETURN_EMPTY;
+}
+
 XS_INTERNAL(XS_Devel__MemTrace__state)
 {
     dXSARGS;
@@ -290,6 +309,8 @@ XS_INTERNAL(XS_Devel__MemTrace__stats)
     store_uv(aTHX_ hv, "sv_live", s.sv_live);
     store_uv(aTHX_ hv, "sites", s.sites);
     store_uv(aTHX_ hv, "perl_sites", s.perl_sites);
+    store_uv(aTHX_ hv, "stacks", s.stacks);
+    store_uv(aTHX_ hv, "c_frame_lists", s.c_frame_lists);
     store_uv(aTHX_ hv, "table_bytes", s.table_bytes);
     store_uv(aTHX_ hv, "site_table_bytes", s.site_table_bytes);
     store_uv(aTHX_ hv, "iteration", s.iteration);
@@ -498,14 +519,28 @@ XS_INTERNAL(XS_Devel__MemTrace__leaks)
     dXSARGS;
     U32 skip, min_age;
     const MtLeakRow *rows = NULL;
+    const MtValue *contexts = NULL, *stacks = NULL, *c_frames = NULL;
     size_t n = 0, i;
     MtList *list;
     AV *av;
     LEAK_RULE_ARGS(skip, min_age);
-    list = memtrace_rs_leaks(skip, min_age, &rows, &n);
+    list = memtrace_rs_leaks(skip, min_age, &rows, &n, &contexts);
     if (!list)
         croak("Devel::MemTrace: internal error in leaks (see the message above)");
     BEGIN_OWN_ALLOCATIONS;
+    /* { stacks => [...], c_frames => [...] }, each indexed by id */
+    if (contexts && contexts->kind == MT_VALUE_HASH && contexts->len == 2) {
+        for (i = 0; i < 2; i++) {
+            const MtValue *key = &contexts->items[2 * i];
+            const MtValue *value = &contexts->items[2 * i + 1];
+            if (value->kind != MT_VALUE_ARRAY)
+                continue;
+            if (key->len == 6 && memEQ(key->text, "stacks", 6))
+                stacks = value;
+            else if (key->len == 8 && memEQ(key->text, "c_frames", 8))
+                c_frames = value;
+        }
+    }
     av = newAV();
     av_extend(av, n);
     for (i = 0; i < n; i++) {
@@ -529,6 +564,14 @@ XS_INTERNAL(XS_Devel__MemTrace__leaks)
             store_str(aTHX_ held, "text", l->held_text);
             (void)hv_stores(hv, "held_by", newRV_noinc((SV *)held));
         }
+        (void)hv_stores(hv, "stack",
+                        stacks && l->stack < stacks->len
+                            ? value_to_sv(aTHX_ &stacks->items[l->stack])
+                            : newRV_noinc((SV *)newAV()));
+        (void)hv_stores(hv, "c_frames",
+                        c_frames && l->c_frames < c_frames->len
+                            ? value_to_sv(aTHX_ &c_frames->items[l->c_frames])
+                            : newRV_noinc((SV *)newAV()));
         av_push(av, newRV_noinc((SV *)hv));
     }
     ST(0) = sv_2mortal(newRV_noinc((SV *)av));
@@ -543,8 +586,18 @@ XS_INTERNAL(XS_Devel__MemTrace__leak_sites)
     U32 skip, min_age;
     const MtValue *value = NULL;
     MtList *list;
-    LEAK_RULE_ARGS(skip, min_age);
-    list = memtrace_rs_leak_sites(skip, min_age, &value);
+    const char *library = "";
+    STRLEN library_len = 0;
+    int by_stack = 0;
+    if (items != 2 && items != 4)
+        croak_xs_usage(cv, "skip, min_age[, by_stack, library]");
+    skip = uv_arg(aTHX_ ST(0), "skip");
+    min_age = uv_arg(aTHX_ ST(1), "min_age");
+    if (items == 4) {
+        by_stack = SvTRUE(ST(2)) ? 1 : 0;
+        library = SvPV(ST(3), library_len);
+    }
+    list = memtrace_rs_leak_sites(skip, min_age, by_stack, library, library_len, &value);
     RETURN_VALUE(list, value, "leak_sites");
 }
 
@@ -781,6 +834,7 @@ register_xsubs(pTHX)
         { "Devel::MemTrace::_record_malloc", XS_Devel__MemTrace__record_malloc },
         { "Devel::MemTrace::_disable", XS_Devel__MemTrace__disable },
         { "Devel::MemTrace::_state", XS_Devel__MemTrace__state },
+        { "Devel::MemTrace::_set_depths", XS_Devel__MemTrace__set_depths },
         { "Devel::MemTrace::_is_recording", XS_Devel__MemTrace__is_recording },
         { "Devel::MemTrace::_current_iteration", XS_Devel__MemTrace__current_iteration },
         { "Devel::MemTrace::_checkpoint", XS_Devel__MemTrace__checkpoint },

@@ -97,8 +97,13 @@ my %EXPORTABLE = map { $_ => 1 } @EXPORTABLE;
 my @KNOWN_IMPORT_OPTIONS = (
     '-iteration=Pkg::sub', '-iteration_every=SECONDS', '-report_at_END',
     '-dump_at_END[=FILE]', '-dump_on=SIGNAL[:FILE]', '-dump_every=N[:FILE]',
-    '-skip=N', '-min_age=N', '-all', '-malloc',
+    '-skip=N', '-min_age=N', '-all', '-malloc', '-stack=N', '-c_frames[=N]',
 );
+
+# How much of the call stacks each record keeps (see -stack and -c_frames).
+my $DEFAULT_STACK    = 8;     # Perl frames, the running statement included
+my $DEFAULT_C_FRAMES = 6;     # native frames, once -c_frames turns them on
+my %Depth = (stack => $DEFAULT_STACK, c_frames => 0);
 
 # What a capture says about the program that wrote it: the arguments as
 # they were when the module was loaded (the program may shift them away).
@@ -111,6 +116,7 @@ my $DEFAULT_DUMP_FILE = 'memtrace.%p.mtc';
 my @STATUSES = qw(steady intermittent stopped);
 
 # Recording starts as soon as the module is loaded.
+_set_depths($Depth{stack}, $Depth{c_frames});
 _enable();
 
 # ---------------------------------------------------------------------------
@@ -165,6 +171,20 @@ sub _apply_import_option {
         _is_count($value)
           or $bad->("option needs an integer from 0 to 4294967295:");
         $Setting{$name} = 0 + $value;
+    }
+    elsif ($arg =~ /\A-stack(?:=(.*))?\z/s) {
+        my $n = $1;
+        defined $n && $n =~ /\A[0-9]{1,2}\z/ && $n >= 1 && $n <= 64
+          or $bad->('option needs a number of Perl frames from 1 to 64 such as -stack=16:');
+        $Depth{stack} = 0 + $n;
+        _set_depths($Depth{stack}, $Depth{c_frames});
+    }
+    elsif ($arg =~ /\A-c_frames(?:=(.*))?\z/s) {
+        my $n = $1;
+        !defined $n || $n =~ /\A[0-9]{1,2}\z/ && $n <= 32
+          or $bad->('option needs a number of native frames from 0 (off) to 32, or none (6):');
+        $Depth{c_frames} = defined $n ? 0 + $n : $DEFAULT_C_FRAMES;
+        _set_depths($Depth{stack}, $Depth{c_frames});
     }
     elsif ($arg =~ /\A-dump_at_END(?:=(.*))?\z/s) {
         my $file = $1;
@@ -344,6 +364,10 @@ my %OPTION_CHECK = (
     status  => sub {
         _is_plain($_[0]) && defined $_[0] && grep { $_ eq $_[0] } @STATUSES, 'ongoing', 'all';
     },
+    by      => sub { _is_plain($_[0]) && defined $_[0] && $_[0] =~ /\A(?:site|stack)\z/ },
+    library => sub {
+        ref $_[0] eq 'ARRAY' && !grep { !defined || ref || /\n/ } @{ $_[0] };
+    },
 );
 my %OPTION_MEANS = (
     skip    => 'an integer from 0 to 4294967295',
@@ -351,6 +375,8 @@ my %OPTION_MEANS = (
     top     => 'an integer from 0 to 4294967295',
     all     => 'a true or false value (such as 1 or 0)',
     status  => join(', ', map {"'$_'"} @STATUSES, 'ongoing', 'all'),
+    by      => "'site' or 'stack'",
+    library => 'an array reference of paths (directories or files)',
 );
 
 # A plain scalar: a string, a number or undef; not a reference, nor a glob.
@@ -360,6 +386,17 @@ sub _is_plain { return ref \$_[0] eq 'SCALAR' }
 sub _is_flag { return _is_plain($_[0]) }
 
 # The recorder counts iterations in 32 bits.
+# The paths of the installed libraries: every @INC directory but the
+# current one, as absolute paths and as given (a program's own files are
+# outside them).
+sub _library_paths {
+    require Cwd;
+    my %seen;
+    return [ grep { length && !$seen{$_}++ }
+          map { ($_, Cwd::abs_path($_) // '') }
+          grep { !ref && $_ ne '.' && -d } @INC ];
+}
+
 sub _is_count {
     _is_plain($_[0]) && defined $_[0] && $_[0] =~ /\A[0-9]+\z/ && $_[0] <= 4294967295;
 }
@@ -672,6 +709,10 @@ context. Each has:
     c_file, c_line, c_func   the C site
     held_by      what holds it, { kind, path, text } as in leak_sites'
                  held_by (for the first 1000 leaks: one search each)
+    stack        its Perl call stack, innermost first:
+                 [ { file, line, sub }, ... ] (see -stack)
+    c_frames     its native frames, innermost first:
+                 [ { func, file, line }, ... ] (empty unless -c_frames)
 
 Options: C<skip>, C<min_age>.
 
@@ -708,6 +749,15 @@ context, an arrayref in scalar context):
                      iteration of each other), else undef
     sample_address   one leaked address of the site, of its latest
                      eligible iteration (the report prints it in hex)
+    stack            the Perl call stack of most of its leaks, innermost
+                     first: [ { file, line, sub }, ... ] (as deep as
+                     -stack says; the first frame is the Perl site)
+    stacks           every stack its leaks were made with, most leaked
+                     first: [ { count, frames => [ { file, line, sub } ] } ]
+    c_frames         the native frames of most of its leaks, innermost
+                     first, inlined functions as frames of their own:
+                     [ { func, file, line }, ... ]; empty unless
+                     -c_frames is on
     held_by          what holds up to three of the site's latest leaks:
                      [ { address, kind, path, length, refcount, unseen,
                      text } ], kind one of 'unreferenced' (no SV refers to
@@ -719,12 +769,24 @@ Options: C<skip>, C<min_age>, and C<status>, which keeps only the sites of
 one status: C<'steady'>, C<'intermittent'>, C<'stopped'>, C<'ongoing'>
 (steady and intermittent) or C<'all'> (the default).
 
+C<< by => 'stack' >> groups the leaks by the first frame of their Perl call
+stack whose file is under none of the C<library> paths (an arrayref of
+directories or files; by default every directory of C<@INC> but C<.>), so
+that a leak inside a module is found at the program's own line that
+called into it, one site per calling line: C<file>, C<line> and C<sub>
+are that frame's. The default, C<< by => 'site' >>, groups by the
+innermost frame.
+
 =cut
 
 sub leak_sites {
     _own_allocations(my $own);    # what the tool allocates is not the program's
-    my $opts = _options('leak_sites', [qw(skip min_age status)], @_);
-    my $sites = _leak_sites($opts->{skip}, $opts->{min_age});
+    my $opts = _options('leak_sites', [qw(skip min_age status by library)], @_);
+    my $sites =
+      ($opts->{by} // 'site') eq 'stack'
+      ? _leak_sites($opts->{skip}, $opts->{min_age}, 1,
+        join("\n", @{ $opts->{library} // _library_paths() }))
+      : _leak_sites($opts->{skip}, $opts->{min_age});
     if ($opts->{status} ne 'all') {
         my %keep =
             $opts->{status} eq 'ongoing'
@@ -761,6 +823,15 @@ for file-level code):
           C site: Leaky.xs:26 XS_Leaky_leak_buffer; steady; per iteration: 1 1 1 1 1 1
 
 A site with SVs of several types says so: C<24 leaked SVs (12 HASH, 12 IV)>.
+Under the two lines, where the site's leaks were called from, most leaked
+first (up to 5 stacks, the rest counted; see L</-stack=N>):
+
+          8 called from app.pl line 31, in main::handle <- app.pl line 50
+
+With L</-c_frames[=N]> the C site is the first native frame outside perl's
+allocation functions, the allocator beside it:
+C<C site: pp_ctl.c:5031 S_do_smartmatch (allocated by sv_inline.h:369
+Perl_newSV_type)>.
 By default only the ongoing sites (steady and intermittent) are listed,
 followed by a line counting the stopped ones (one-time retention) that were
 left out. When there is nothing to list the report says
@@ -1010,6 +1081,7 @@ The recorder's own counters:
                        with no logged free in between
     live_records mem_live mem_bytes sv_live   what is live now
     sites perl_sites   interned allocation sites and Perl sites
+    stacks c_frame_lists  interned Perl call stacks and native frame lists
     table_bytes        the live table's memory; bytes_per_record per record
     site_table_bytes   the site table's memory
     iteration          the open iteration
@@ -1135,6 +1207,28 @@ flag. It is an option, not the default, because of its cost: measured with
 C<make bench>, a workload takes 1.25 to 1.59 times as long as with recording
 off (the default mode: 1.16 to 1.36), see "What it costs" in the README.
 Only threads that perl runs in are recorded.
+
+=item -stack=N
+
+Each record keeps N frames of the Perl call stack (1 to 64), innermost
+first: the running statement, the line that called its sub, and so on.
+The default, 8, reaches the program's own line from inside a module or a
+framework a few calls deep at a cost the benchmarks measure (see the
+README). C<-stack=1> keeps the running statement only, the cheapest.
+Stacks are interned: a record holds one number whatever the depth.
+
+=item -c_frames[=N]
+
+Each record also keeps N native return addresses (0 to 32; 6 without a
+value; 0, the default, takes none), walked through the frame pointers of
+the MemTrace perl. They are named (function, file, line, inlined functions
+included) from perl's debug information only when a report, L</leaks>,
+L</leak_sites> or a capture asks. The report's C site is then the first
+frame outside perl's allocation functions (C<Perl_newSV_type>,
+C<Perl_newSV>, C<Perl_safesys*>, ...): the C function that made the leak,
+such as C<pp_ctl.c:4203 S_do_smartmatch>, where perl only says
+C<sv_inline.h:369 Perl_newSV_type>. Set both options when the module is
+loaded: threads started before keep the earlier depths.
 
 =back
 
