@@ -37,7 +37,7 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-use crate::recorder::{self, Op, StaticStr};
+use crate::recorder::{self, c_frames, Op, StaticStr};
 
 type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
 type CallocFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
@@ -278,13 +278,16 @@ fn record_new(p: *mut c_void, size: usize, func: &'static CStr) -> *mut c_void {
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     match passing_through(&REAL.malloc) {
         Some(f) => std::mem::transmute::<*mut c_void, MallocFn>(f)(size),
-        None => malloc_hooked(size),
+        None => {
+            c_frames::note_hook_entry();
+            malloc_hooked(size)
+        }
     }
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn malloc_hooked(size: usize) -> *mut c_void {
+unsafe extern "C" fn malloc_hooked(size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.malloc) else {
         return arena_alloc(size, ARENA_HEADER);
     };
@@ -298,13 +301,16 @@ unsafe fn malloc_hooked(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     match passing_through(&REAL.calloc) {
         Some(f) => std::mem::transmute::<*mut c_void, CallocFn>(f)(n, size),
-        None => calloc_hooked(n, size),
+        None => {
+            c_frames::note_hook_entry();
+            calloc_hooked(n, size)
+        }
     }
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn calloc_hooked(n: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn calloc_hooked(n: usize, size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.calloc) else {
         return match n.checked_mul(size) {
             Some(bytes) => arena_alloc(bytes, ARENA_HEADER),
@@ -348,13 +354,16 @@ unsafe fn free_hooked(p: *mut c_void) {
 pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
     match passing_through(&REAL.realloc) {
         Some(f) if !in_arena(old) => std::mem::transmute::<*mut c_void, ReallocFn>(f)(old, size),
-        _ => realloc_hooked(old, size),
+        _ => {
+            c_frames::note_hook_entry();
+            realloc_hooked(old, size)
+        }
     }
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn realloc_hooked(old: *mut c_void, size: usize) -> *mut c_void {
+unsafe extern "C" fn realloc_hooked(old: *mut c_void, size: usize) -> *mut c_void {
     if old.is_null() {
         return malloc_as(size, c"realloc");
     }
@@ -417,6 +426,16 @@ pub unsafe extern "C" fn reallocarray(old: *mut c_void, n: usize, size: usize) -
 /// The C library's `posix_memalign`.
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    note_entry();
+    posix_memalign_recorded(out, align, size)
+}
+
+#[inline(never)]
+unsafe extern "C" fn posix_memalign_recorded(
+    out: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> c_int {
     let Some(f) = real(&REAL.posix_memalign) else {
         let p = arena_alloc(size, align);
         if p.is_null() {
@@ -430,6 +449,19 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
         record_new(*out, size, c"posix_memalign");
     }
     rc
+}
+
+/// Note where the caller is (see `c_frames::note_hook_entry`) for the
+/// native frames of what the rarer functions below record. Inlined first
+/// thing into each, whose body is then a tail call: nothing has touched the
+/// stack yet. The recording halves are `extern "C"` with the entry point's
+/// own arguments, so that the call is a jump (a Rust-ABI callee got a
+/// `push` before the note, and the note then read a wrong return address).
+#[inline(always)]
+fn note_entry() {
+    if HOOKED.load(Ordering::Relaxed) {
+        c_frames::note_hook_entry();
+    }
 }
 
 /// The real `(alignment, size)` function in `slot`, recorded as `func`.
@@ -451,6 +483,12 @@ unsafe fn aligned(
 /// The C library's `aligned_alloc`.
 #[no_mangle]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    note_entry();
+    aligned_alloc_recorded(align, size)
+}
+
+#[inline(never)]
+unsafe extern "C" fn aligned_alloc_recorded(align: usize, size: usize) -> *mut c_void {
     aligned(&REAL.aligned_alloc, align, size, c"aligned_alloc")
 }
 
@@ -458,6 +496,12 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 /// The C library's `memalign`.
 #[no_mangle]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    note_entry();
+    memalign_recorded(align, size)
+}
+
+#[inline(never)]
+unsafe extern "C" fn memalign_recorded(align: usize, size: usize) -> *mut c_void {
     aligned(&REAL.memalign, align, size, c"memalign")
 }
 
@@ -465,6 +509,12 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
 /// The C library's `valloc`.
 #[no_mangle]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    note_entry();
+    valloc_recorded(size)
+}
+
+#[inline(never)]
+unsafe extern "C" fn valloc_recorded(size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.valloc) else {
         return arena_alloc(size, 4096);
     };
@@ -476,6 +526,12 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 /// The C library's `pvalloc`.
 #[no_mangle]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    note_entry();
+    pvalloc_recorded(size)
+}
+
+#[inline(never)]
+unsafe extern "C" fn pvalloc_recorded(size: usize) -> *mut c_void {
     let Some(f) = real(&REAL.pvalloc) else {
         return arena_alloc(size, 4096);
     };

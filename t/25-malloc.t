@@ -14,7 +14,7 @@ use File::Path qw(make_path);
 use File::Temp ();
 use POSIX ();
 use lib 't/lib';
-use MemTraceTest qw(marked_line sites_at load_leaky leaky_xs_line repo_root slurp);
+use MemTraceTest qw(marked_line sites_at load_leaky leaky_xs_line repo_root slurp run_perl write_script);
 
 use Devel::MemTrace qw(checkpoint leak_sites leaks report pause resume), '-malloc';
 
@@ -94,6 +94,30 @@ site_ok('realloc_null', 'realloc', 40, 'realloc(NULL, 40)');
 site_ok('grow', 'malloc', 1000, 'malloc(16) grown by realloc to 1000');
 site_ok('posix_memalign', 'posix_memalign', 64, 'posix_memalign(4096, 64)');
 site_ok('aligned_alloc', 'aligned_alloc', 128, 'aligned_alloc(64, 128)');
+
+# With -c_frames too, a malloc leak's C site is the XS function that called
+# malloc (or Newx, through perl's safesysmalloc), not the allocator.
+{
+    my $script = write_script(<<'PERL');
+use Unlogged;
+use Devel::MemTrace qw(checkpoint leak_sites);
+for (1 .. 8) {
+    Unlogged::leak_malloc(100);
+    Unlogged::leak_newx(200);
+    checkpoint();
+}
+print map { "line $_->{line}: " . join(' ', map { $_->{func} } @{ $_->{c_frames} }[0, 1]) . "\n" }
+  sort { $a->{line} <=> $b->{line} } grep { $_->{kind} eq 'malloc' } leak_sites();
+print Devel::MemTrace::report() =~ /^ +(C site: Unlogged\.xs:\d+ \w+ \(allocated by \w+\));/mg;
+PERL
+    my $run = run_perl('-MDevel::MemTrace=-malloc,-c_frames', $script);
+    my ($frames, $report) = $run->{stdout} =~ /\A(.*\n)(.*)\z/s;
+    is($frames, "line 4: XS_Unlogged_leak_malloc Perl_pp_entersub\nline 5: Perl_safesysmalloc XS_Unlogged_leak_newx\n",
+        '-malloc,-c_frames: the native frames of each lead to the XS function that allocated')
+      or diag $run->{stderr};
+    like($report, qr/\AC site: Unlogged\.xs:\d+ XS_Unlogged_leak_(newx|malloc) \(allocated by malloc\)C site: Unlogged\.xs:\d+ XS_Unlogged_leak_(?!\1)(newx|malloc) \(allocated by malloc\)\z/,
+        '... and the report names that function as the C site of each, the allocator beside it');
+}
 
 # sv_grow's string buffer, which perl never logs: a leak beside its SV's,
 # at the same line, owned by that SV.

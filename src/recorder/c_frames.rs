@@ -225,7 +225,12 @@ fn walk(out: &mut [usize], stack_top: usize) -> usize {
         return 0;
     }
     keep(out, first, &mut n);
-    let mut floor = 0;
+    // Frames lie between this function's own stack (below them all) and
+    // the stack's top: a frame pointer outside (the register of code built
+    // without frame pointers, which may hold a heap address) ends the walk
+    // before it is read, so only this thread's mapped stack is ever read.
+    let here = 0usize;
+    let mut floor = std::hint::black_box(&here) as *const usize as usize;
     while n < out.len() {
         // A frame record is two words: the caller's frame pointer, then the
         // return address. It must be on this stack, aligned, above the
