@@ -131,6 +131,19 @@ const RUN_OPTIONS: &[RunOption] = &[
         help: "record the C library's malloc family too (what perl never logs: XS modules \
                built without PERL_MEM_LOG, C libraries); costs more",
     },
+    RunOption {
+        long: "stack",
+        import: "-stack",
+        value: Value::Required("N"),
+        help: "frames of the Perl call stack each record keeps, 1 to 64 (default 8)",
+    },
+    RunOption {
+        long: "c-frames",
+        import: "-c_frames",
+        value: Value::Optional("N"),
+        help: "native frames each record keeps, 0 to 32 (6 without a value): the report names \
+               the C function that allocated, not the allocator",
+    },
 ];
 
 fn run_option(long: &str) -> Option<&'static RunOption> {
@@ -276,6 +289,8 @@ fn check_value(name: &str, value: &str) -> Result<(), Failure> {
         }
         "iteration-every" => value.parse::<f64>().is_ok_and(|s| s > 0.0 && s.is_finite()),
         "skip" | "min-age" => whole(value),
+        "stack" => value.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n)) && whole(value),
+        "c-frames" => value.parse::<u32>().is_ok_and(|n| n <= 32) && whole(value),
         "dump-every" => whole(value.split(':').next().unwrap_or("")),
         "dump-on" => {
             let sig = value.split(':').next().unwrap_or("");
@@ -293,6 +308,8 @@ fn check_value(name: &str, value: &str) -> Result<(), Failure> {
         "iteration" => "a fully qualified sub name, e.g. --iteration=main::poll",
         "iteration-every" => "a number of seconds above 0, e.g. --iteration-every=5",
         "skip" | "min-age" => "a whole number of 0 or more, e.g. --min-age=2",
+        "stack" => "a number of frames from 1 to 64, e.g. --stack=16",
+        "c-frames" => "a number of frames from 0 to 32, e.g. --c-frames=8",
         "dump-every" => "N[:FILE], N a whole number, e.g. --dump-every=10",
         "dump-on" => "SIGNAL[:FILE], a signal name, e.g. --dump-on=USR2",
         _ => "a file name, e.g. --dump-at-end=poller.mtc",
@@ -739,6 +756,10 @@ mod tests {
         assert_eq!(r.args, ["-x", "--y"]);
         let r = parse_run(&args("--dump-at-end -- Cargo.toml")).unwrap();
         assert_eq!(r.imports, ["-dump_at_END"]);
+        let r = parse_run(&args("--stack=16 --c-frames Cargo.toml")).unwrap();
+        assert_eq!(r.imports, ["-stack=16", "-c_frames"]);
+        let r = parse_run(&args("--c-frames=0 Cargo.toml")).unwrap();
+        assert_eq!(r.imports, ["-c_frames=0"]);
         assert_eq!(
             use_argument(&["-dump_at_END=a,b 'c'".to_string(), "-all".to_string()]),
             "-MDevel::MemTrace ('-dump_at_END=a,b \\'c\\'', '-all')"
@@ -752,6 +773,10 @@ mod tests {
         assert!(message("--iteration=poll Cargo.toml").starts_with("--iteration wants a fully"));
         assert!(message("--min-age=x Cargo.toml").starts_with("--min-age wants a whole number"));
         assert!(message("--report-at-end=1 x").starts_with("--report-at-end takes no value"));
+        assert!(message("--stack=0 Cargo.toml")
+            .starts_with("--stack wants a number of frames from 1 to 64"));
+        assert!(message("--c-frames=33 x")
+            .starts_with("--c-frames wants a number of frames from 0 to 32"));
         assert!(message("--bogus x").starts_with("unknown option '--bogus' for run"));
         assert!(message("-w x").starts_with("unknown option '-w' for run"));
         assert!(message("--all").starts_with("run needs a program"));
