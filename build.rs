@@ -146,6 +146,13 @@ fn compile_shim(config: &PerlConfig, core: &Path) {
         build.flag_if_supported(flag);
     }
     build.flag_if_supported("-Wno-unused-parameter");
+    // A threaded perl's context is a thread-local of libperl
+    // (PL_current_context), which every probe reads. A shared object's
+    // default model calls __tls_get_addr for each read; libperl is loaded
+    // with the perl binary, so its thread-locals are in the static block and
+    // the initial-exec model reads them with one load (the recorder's own
+    // slot, read by note_hook_entry, already needs that model).
+    build.flag_if_supported("-ftls-model=initial-exec");
     build.compile("memtrace_shim");
 }
 
