@@ -56,6 +56,45 @@ mod imp {
         cx_cv: u32,
         memo_subs: u32,
         stack_depth: u32,
+        context_tls: i64,
+        i_curcop: u32,
+        i_curstackinfo: u32,
+        i_ptr_table: u32,
+        i_phase: u32,
+        phase_construct: u32,
+        cop_seq: u32,
+    }
+
+    /// Where the in-place check finds perl: 0 nowhere (it always fails),
+    /// [`THREADED`] through the interpreter of a threaded perl, otherwise
+    /// the address of PL_curcop, a global of a perl without MULTIPLICITY.
+    const THREADED: usize = 1;
+
+    /// cop_key.h's multiplier: with ithreads a COP's file key mixes in its
+    /// sequence number.
+    const COP_SEQ_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    /// The word at `offset` from this thread's thread pointer.
+    #[inline(always)]
+    unsafe fn thread_local_word(offset: i64) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let word: usize;
+            // SAFETY (caller): `offset` is a thread-local's offset in the
+            // static TLS block (see perl_probe.h, context_tls).
+            std::arch::asm!(
+                "mov {word}, qword ptr fs:[{offset}]",
+                word = out(reg) word,
+                offset = in(reg) offset,
+                options(nostack, readonly, preserves_flags),
+            );
+            word
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = offset;
+            0
+        }
     }
 
     /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
@@ -68,8 +107,10 @@ mod imp {
     pub struct ProbeMemo {
         table: Box<[Entry; ENTRIES]>,
         layout: Layout,
-        /// `layout.curcop` as C gave it, for [`Self::again`] (the layout's
-        /// own is 0 while the hot path must not check in place).
+        /// Where [`Self::again_in_place`] finds perl (see [`THREADED`]); 0
+        /// while the hot path must not check in place.
+        in_place: usize,
+        /// Where [`Self::again`] finds perl, whatever the hot path may do.
         curcop_any: usize,
         /// The entry of `table` last found or written, or null. (A
         /// pointer, not a copy: an entry is a few hundred bytes. Entries
@@ -87,10 +128,16 @@ mod imp {
             // frames: while they are on, it must fail and leave the event
             // to the path that takes them, whose own check (`again`)
             // still runs in place.
-            let curcop_any = layout.curcop;
-            if !crate::in_place_probe_allowed() {
-                layout.curcop = 0;
-            }
+            let curcop_any = if layout.context_tls != 0 {
+                THREADED
+            } else {
+                layout.curcop
+            };
+            let in_place = if crate::in_place_probe_allowed() {
+                curcop_any
+            } else {
+                0
+            };
             // A build defect, not a condition of the program: fail loudly.
             assert_eq!(
                 (layout.entries as usize, layout.memo_subs as usize),
@@ -100,6 +147,7 @@ mod imp {
             ProbeMemo {
                 table: Box::new([Entry::default(); ENTRIES]),
                 layout,
+                in_place,
                 curcop_any,
                 last: Cell::new(std::ptr::null()),
             }
@@ -141,14 +189,14 @@ mod imp {
 
         /// `memtrace_probe_again` for the last entry only, in place: the
         /// same loads and comparisons, through the layout C gave us. No
-        /// call; 0 on a perl with MULTIPLICITY.
+        /// call; 0 where the layout does not say where perl is.
         #[inline(always)]
         pub fn again_in_place(&self) -> PerlSiteId {
-            self.again_at(self.layout.curcop)
+            self.again_at(self.in_place)
         }
 
-        /// [`Self::again_in_place`] with `curcop` the address of PL_curcop
-        /// (0: no in-place check).
+        /// [`Self::again_in_place`] with `curcop` where perl is (see
+        /// [`THREADED`]; 0: no in-place check).
         #[inline(always)]
         fn again_at(&self, curcop: usize) -> PerlSiteId {
             let (layout, last) = (&self.layout, self.last.get());
@@ -162,21 +210,45 @@ mod imp {
                 return 0;
             }
             // SAFETY: the layout holds the addresses of PL_curcop and
-            // PL_curstackinfo, perl's own globals (no MULTIPLICITY), and
-            // field offsets of COP and PERL_SI, checked in perl_probe.c.
-            // The COP and stack info are only read once they are the ones
-            // of the last entry, which were live and non-null when it was
-            // written, and are perl's current ones now.
+            // PL_curstackinfo, perl's own globals (no MULTIPLICITY), or the
+            // thread-local offset of a threaded perl's interpreter and
+            // offsets in it; and field offsets of COP and PERL_SI, checked
+            // in perl_probe.c. The COP and stack info are only read once
+            // they are the ones of the last entry, which were live and
+            // non-null when it was written, and are perl's current ones now.
             unsafe {
-                let cop = *(curcop as *const usize);
-                let si = *(layout.curstackinfo as *const usize);
+                let (cop, si) = if curcop == THREADED {
+                    let interp = thread_local_word(layout.context_tls);
+                    // perl_is_at's rule: not while an interpreter is being
+                    // built or cloned.
+                    if interp == 0
+                        || *((interp + layout.i_ptr_table as usize) as *const usize) != 0
+                        || *((interp + layout.i_phase as usize) as *const u32)
+                            == layout.phase_construct
+                    {
+                        return 0;
+                    }
+                    (
+                        *((interp + layout.i_curcop as usize) as *const usize),
+                        *((interp + layout.i_curstackinfo as usize) as *const usize),
+                    )
+                } else {
+                    (
+                        *(curcop as *const usize),
+                        *(layout.curstackinfo as *const usize),
+                    )
+                };
                 if cop != last.cop || si != last.si {
                     return 0;
                 }
                 let context_stack = *((si + layout.si_cxstack as usize) as *const usize);
                 let cxix = *((si + layout.si_cxix as usize) as *const i32);
                 let line = *((cop + layout.cop_line as usize) as *const u32);
-                let file_key = *((cop + layout.cop_file as usize) as *const usize);
+                let mut file_key = *((cop + layout.cop_file as usize) as *const usize);
+                if curcop == THREADED {
+                    let seq = *((cop + layout.cop_seq as usize) as *const u32);
+                    file_key ^= u64::from(seq).wrapping_mul(COP_SEQ_MIX) as usize;
+                }
                 if context_stack == last.context_stack
                     && cxix as i64 == last.cxix
                     && line == last.line

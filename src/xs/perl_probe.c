@@ -349,5 +349,30 @@ memtrace_probe_layout(MtProbeLayout *out)
     out->si_cxix = (uint32_t)STRUCT_OFFSET(PERL_SI, si_cxix);
     out->cop_line = (uint32_t)STRUCT_OFFSET(COP, cop_line);
     out->cop_file = (uint32_t)STRUCT_OFFSET(COP, cop_filegv);
+#elif defined(USE_ITHREADS) && defined(PERL_THREAD_LOCAL) && defined(__x86_64__)
+    {
+        /* On x86-64 the thread pointer is the word at %fs:0. */
+        uintptr_t thread_pointer;
+        __asm__("mov %%fs:0, %0" : "=r"(thread_pointer));
+        out->context_tls = (int64_t)(PTR2UV(&PL_current_context) - thread_pointer);
+    }
+    out->i_curcop = (uint32_t)STRUCT_OFFSET(struct interpreter, Icurcop);
+    out->i_curstackinfo = (uint32_t)STRUCT_OFFSET(struct interpreter, Icurstackinfo);
+    out->i_ptr_table = (uint32_t)STRUCT_OFFSET(struct interpreter, Iptr_table);
+    out->i_phase = (uint32_t)STRUCT_OFFSET(struct interpreter, Iphase);
+    out->phase_construct = PERL_PHASE_CONSTRUCT;
+    out->si_cxstack = (uint32_t)STRUCT_OFFSET(PERL_SI, si_cxstack);
+    out->si_cxix = (uint32_t)STRUCT_OFFSET(PERL_SI, si_cxix);
+    out->cop_line = (uint32_t)STRUCT_OFFSET(COP, cop_line);
+    out->cop_file = (uint32_t)STRUCT_OFFSET(COP, cop_file);
+    out->cop_seq = (uint32_t)STRUCT_OFFSET(COP, cop_seq);
 #endif
 }
+
+#if defined(MULTIPLICITY) && defined(USE_ITHREADS) && defined(PERL_THREAD_LOCAL) && defined(__x86_64__)
+/* What the in-place check reads, at the widths it reads them. */
+STATIC_ASSERT_DECL(sizeof(((struct interpreter *)0)->Iphase) == sizeof(uint32_t));
+STATIC_ASSERT_DECL(sizeof(((COP *)0)->cop_seq) == sizeof(uint32_t));
+STATIC_ASSERT_DECL(sizeof(((COP *)0)->cop_line) == sizeof(uint32_t));
+STATIC_ASSERT_DECL(sizeof(((PERL_SI *)0)->si_cxix) == sizeof(int32_t));
+#endif

@@ -73,6 +73,19 @@ typedef struct {
     uint32_t cx_cv;      /* uintptr_t: blk_sub.cv */
     uint32_t memo_subs;  /* MT_MEMO_SUBS */
     uint32_t stack_depth; /* memtrace_stack_depth now */
+    /* A threaded perl whose context is a C11 thread-local (x86-64): the
+     * offset of PL_current_context from the thread pointer, the same in
+     * every thread (libperl's thread-locals are in the static block); 0
+     * when the in-place check cannot find the interpreter. Then offsets in
+     * the interpreter of what perl_is_at reads, and the COP's sequence
+     * number, part of the file key with ithreads (cop_key.h). */
+    int64_t context_tls;
+    uint32_t i_curcop;       /* uintptr_t */
+    uint32_t i_curstackinfo; /* uintptr_t */
+    uint32_t i_ptr_table;    /* uintptr_t */
+    uint32_t i_phase;        /* enum perl_phase, 32 bits */
+    uint32_t phase_construct; /* PERL_PHASE_CONSTRUCT */
+    uint32_t cop_seq;        /* uint32_t */
 } MtProbeLayout;
 
 void memtrace_probe_layout(MtProbeLayout *out);
