@@ -16,7 +16,6 @@ mod identify;
 mod leaks;
 mod report;
 mod rule;
-mod snapshot;
 mod status;
 
 pub use diff::{diff, SiteChange};
@@ -34,7 +33,6 @@ pub use report::{
     ReportOptions, Spelling,
 };
 pub use rule::LeakRule;
-pub use snapshot::SnapshotJson;
 pub use status::Status;
 
 #[cfg(test)]

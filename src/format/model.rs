@@ -136,8 +136,10 @@ pub struct Record {
     pub c_frames: u32,
 }
 
-/// What a checkpoint recorded about the iteration it closed.
+/// What a checkpoint recorded about the iteration it closed (`history()`
+/// and `--json` show it as it is).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     pub iteration: u32,
     pub svs: u64,

@@ -1,15 +1,12 @@
 //! The JSON shapes `--json` prints around the analysis types (LeakSite,
-//! Identity, SiteChange and LeakRule serialize as they are).
+//! Identity, SiteChange, LeakRule and a capture's Snapshot serialize as
+//! they are).
 
-use memtrace_analysis::{LeakRule, LeakSite, SiteChange, SnapshotJson};
+use memtrace_analysis::{LeakRule, LeakSite, SiteChange};
 use memtrace_format::Snapshot;
 use serde::Serialize;
 
 use crate::captures::Loaded;
-
-pub fn history(snapshots: &[Snapshot]) -> Vec<SnapshotJson> {
-    snapshots.iter().map(SnapshotJson::from).collect()
-}
 
 /// A capture in `report --json`.
 #[derive(Serialize)]
@@ -18,7 +15,7 @@ pub struct CaptureJson<'a> {
     pub pid: u32,
     pub program: &'a str,
     pub perl_version: &'a str,
-    pub history: Vec<SnapshotJson>,
+    pub history: &'a [Snapshot],
 }
 
 impl<'a> CaptureJson<'a> {
@@ -29,7 +26,7 @@ impl<'a> CaptureJson<'a> {
             pid: h.pid,
             program: &h.program,
             perl_version: &h.perl_version,
-            history: history(&loaded.capture.history),
+            history: &loaded.capture.history,
         }
     }
 }
@@ -134,5 +131,5 @@ pub struct FlamegraphJson<'a> {
 #[derive(Serialize)]
 pub struct PlotJson<'a> {
     pub output: &'a str,
-    pub history: Vec<SnapshotJson>,
+    pub history: &'a [Snapshot],
 }

@@ -13,7 +13,7 @@ use plotters::style::FontStyle;
 use crate::captures::{self, load};
 use crate::cli::Options;
 use crate::failure::{say, Failure};
-use crate::json::{history, PlotJson};
+use crate::json::PlotJson;
 use crate::output::{write_file, Out};
 use crate::svg_note::{drawing, note};
 
@@ -50,7 +50,7 @@ pub fn run(file: &str, options: &Options) -> Result<ExitCode, Failure> {
         let mut out = Out::new();
         out.json(&PlotJson {
             output,
-            history: history(snapshots),
+            history: snapshots,
         })?;
         out.finish()?;
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use memtrace_analysis::format::{Header, Kind, PerlSite, Record, Site};
-use memtrace_analysis::{Grouping, Heap, ReportOptions, SnapshotJson, Spelling};
+use memtrace_analysis::{Grouping, Heap, ReportOptions, Spelling};
 use serde_json::Value;
 
 use super::capture;
@@ -219,7 +219,7 @@ fn to_value(v: impl serde::Serialize) -> Result<Value, String> {
 pub extern "C" fn memtrace_rs_history(out: *mut *const MtValue) -> *mut MtList {
     answer("history", out, || {
         let history = recorder::with_aggregator(|a| a.history.snapshots().to_vec());
-        to_value(history.iter().map(SnapshotJson::from).collect::<Vec<_>>())
+        to_value(history)
     })
 }
 
