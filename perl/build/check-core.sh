@@ -184,22 +184,7 @@ fi
 # The tree's perl loads the installed recorder before its libperl, as the
 # installed MemTrace perl does (install-recorder.sh). Checked every run: the
 # tree's perl may have been rebuilt.
-needed_index() {
-    patchelf --print-needed "$1" | awk -v pat="$2" -v mode="$3" '
-        BEGIN { idx = -1 }
-        idx < 0 && ((mode == "exact" && $0 == pat) || (mode == "re" && $0 ~ pat)) { idx = NR - 1 }
-        END { print idx }'
-}
-if [[ $(needed_index "$TREE/perl" "$SO" exact) -lt 0 ]]; then
-    tmp=$(mktemp "$TREE/.perl.XXXXXX")
-    cp -p "$TREE/perl" "$tmp"
-    patchelf --add-needed "$SO" "$tmp" || { rm -f "$tmp"; die "patchelf --add-needed $SO $TREE/perl failed"; }
-    mv -f "$tmp" "$TREE/perl"
-fi
-so_i=$(needed_index "$TREE/perl" "$SO" exact)
-perl_i=$(needed_index "$TREE/perl" '(^|/)libperl\.so' re)
-(( so_i >= 0 && perl_i >= 0 && so_i < perl_i )) ||
-    die "$TREE/perl NEEDED order is wrong (recorder at $so_i, libperl at $perl_i): $(patchelf --print-needed "$TREE/perl" | tr '\n' ' ')"
+load_recorder_first "$TREE/perl" "$SO"
 
 # Devel::MemTrace in the tree's lib/, where the tests look for modules (they
 # set @INC to ../lib before PERL5OPT's -M runs): links to the installed

@@ -133,3 +133,40 @@ recorder_dirs() {
     [[ -n "$RECORDER_ARCH" && -n "$RECORDER_LIB" ]] ||
         die "$1 reports no install directories in its Config; is it a complete install?"
 }
+
+# needed_index FILE PATTERN exact|re: the 0-based index of PATTERN in FILE's
+# NEEDED list (an exact entry, or an awk regex), or -1.
+needed_index() {
+    patchelf --print-needed "$1" | awk -v pat="$2" -v mode="$3" '
+        BEGIN { idx = -1 }
+        idx < 0 && ((mode == "exact" && $0 == pat) || (mode == "re" && $0 ~ pat)) { idx = NR - 1 }
+        END { print idx }'
+}
+
+# load_recorder_first BINARY SO: make the perl BINARY load the recorder SO
+# before its libperl (so that the recorder's PERL_MEM_LOG hooks are the ones
+# libperl calls), then check that order. A binary that lacks it is patched
+# as a copy renamed into place: atomic, and safe while the binary runs
+# elsewhere (no ETXTBSY); a stale recorder entry (an older install path) is
+# dropped first.
+load_recorder_first() {
+    local b=$1 so=$2 tmp old err so_i perl_i
+    if [[ $(needed_index "$b" "$so" exact) -lt 0 ]]; then
+        tmp=$(mktemp "$(dirname "$b")/.$(basename "$b").XXXXXX")
+        cp -p "$b" "$tmp"
+        while IFS= read -r old; do
+            patchelf --remove-needed "$old" "$tmp"
+        done < <(patchelf --print-needed "$tmp" | grep '/auto/Devel/MemTrace/MemTrace\.so$' || true)
+        if ! err=$(patchelf --add-needed "$so" "$tmp" 2>&1); then
+            rm -f "$tmp"
+            die "patchelf --add-needed $so $b failed: $err"
+        fi
+        mv -f "$tmp" "$b"
+        say "added $so to the NEEDED list of $b"
+    fi
+    so_i=$(needed_index "$b" "$so" exact)
+    perl_i=$(needed_index "$b" '(^|/)libperl\.so' re)
+    if (( so_i < 0 || perl_i < 0 || so_i > perl_i )); then
+        die "$b NEEDED order is wrong (recorder at $so_i, libperl at $perl_i; it must come first): $(patchelf --print-needed "$b" | tr '\n' ' ')"
+    fi
+}

@@ -75,13 +75,6 @@ else
 fi
 
 # 3. Make the perl binaries load the recorder before libperl.
-# needed_index FILE EXACT|REGEX MODE -> 0-based index in NEEDED, or -1
-needed_index() {
-    patchelf --print-needed "$1" | awk -v pat="$2" -v mode="$3" '
-        BEGIN { idx = -1 }
-        idx < 0 && ((mode == "exact" && $0 == pat) || (mode == "re" && $0 ~ pat)) { idx = NR - 1 }
-        END { print idx }'
-}
 
 bins=()
 for b in "$PERL" "$cfg_installbin/perl" "$cfg_installbin/perl$cfg_version"; do
@@ -93,28 +86,7 @@ for b in "$PERL" "$cfg_installbin/perl" "$cfg_installbin/perl$cfg_version"; do
 done
 
 for b in "${bins[@]}"; do
-    if [[ $(needed_index "$b" "$SO" exact) -lt 0 ]]; then
-        # Patch a copy and rename it into place: atomic, and safe while the
-        # binary is running elsewhere (no ETXTBSY). Hard links to the old
-        # file are handled because every binary is checked on its own.
-        tmp=$(mktemp "$(dirname "$b")/.$(basename "$b").XXXXXX")
-        cp -p "$b" "$tmp"
-        # Drop a stale recorder entry (e.g. from an older install path).
-        while IFS= read -r old; do
-            patchelf --remove-needed "$old" "$tmp"
-        done < <(patchelf --print-needed "$tmp" | grep '/auto/Devel/MemTrace/MemTrace\.so$' || true)
-        if ! err=$(patchelf --add-needed "$SO" "$tmp" 2>&1); then
-            rm -f "$tmp"
-            die "patchelf --add-needed $SO $b failed: $err"
-        fi
-        mv -f "$tmp" "$b"
-        say "added $SO to the NEEDED list of $b"
-    fi
-    so_i=$(needed_index "$b" "$SO" exact)
-    perl_i=$(needed_index "$b" '(^|/)libperl\.so' re)
-    if (( so_i < 0 || perl_i < 0 || so_i > perl_i )); then
-        die "$b NEEDED order is wrong (recorder at $so_i, libperl at $perl_i; it must come first): $(patchelf --print-needed "$b" | tr '\n' ' ')"
-    fi
+    load_recorder_first "$b" "$SO"
 done
 
 # 4. perldoc as root switches to the user nobody, who cannot read this
