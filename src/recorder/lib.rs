@@ -382,11 +382,10 @@ pub fn record_fast_new(
             }
         });
         true
-    } else if let Some(slot) = nursery.free_slot(live::live_key(kind, addr)) {
-        *slot = held(local.numbering.bump_solo());
-        true
     } else {
-        false
+        nursery.hold_if_room(live::live_key(kind, addr), || {
+            held(local.numbering.bump_solo())
+        })
     };
     ring.leave_hook();
     done
@@ -428,18 +427,19 @@ pub fn record_fast_new_sv_in_place(
     let Some((local, ring, nursery)) = enter_solo() else {
         return NewLeft::Everything;
     };
-    let left = match nursery.free_slot(live::live_key(sites::Kind::Sv, addr)) {
-        Some(slot) => {
-            *slot = Event::new_sv(
-                local.numbering.bump_solo(),
-                addr,
-                (c_file, c_line, c_func),
-                Context::of_stack(stack),
-                ring.id,
-            );
-            NewLeft::Nothing
-        }
-        None => NewLeft::Evict(stack),
+    let held = nursery.hold_if_room(live::live_key(sites::Kind::Sv, addr), || {
+        Event::new_sv(
+            local.numbering.bump_solo(),
+            addr,
+            (c_file, c_line, c_func),
+            Context::of_stack(stack),
+            ring.id,
+        )
+    });
+    let left = if held {
+        NewLeft::Nothing
+    } else {
+        NewLeft::Evict(stack)
     };
     ring.leave_hook();
     left
