@@ -55,37 +55,66 @@ pub struct CFramesCache {
     stack_top: usize,
 }
 
+impl CFramesCache {
+    /// Made on the heap directly and out of line: built in the capture's
+    /// own frame, its 8 KB made that frame probe two stack pages on every
+    /// call.
+    #[cold]
+    #[inline(never)]
+    fn new() -> Box<CFramesCache> {
+        let mut cache: Box<std::mem::MaybeUninit<CFramesCache>> = Box::new_uninit();
+        // SAFETY: every field is written before the box is assumed
+        // initialised; all-zero is a valid (and empty) `recent`.
+        unsafe {
+            let raw = cache.as_mut_ptr();
+            std::ptr::addr_of_mut!((*raw).recent).write_bytes(0, 1);
+            std::ptr::addr_of_mut!((*raw).stack_top).write(stack_top());
+            cache.assume_init()
+        }
+    }
+}
+
+/// Frames are hashed as they are walked and looked up by hash among this
+/// thread's recent lists; only a list not seen lately is walked again,
+/// into an array, and interned (under the tables' lock). The hash keeps
+/// the per-frame work off one long dependency chain: each address is
+/// multiplied on its own, and the running hash only rotates and XORs.
 #[inline(never)]
 fn capture_frames(local: &Local, depth: usize) -> CFramesId {
+    // SAFETY: only this thread touches its cache, never re-entrantly
+    // (nothing below records an allocation).
+    let cache = unsafe { &mut *local.c_frames.get() };
+    let cache = cache.get_or_insert_with(CFramesCache::new);
+    let mut hash = 0u64;
+    let n = walk(depth, cache.stack_top, |ret| {
+        hash = hash.rotate_left(21) ^ (ret as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    });
+    if n == 0 {
+        return 0;
+    }
+    let hash = ((hash ^ n as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ hash >> 29) | 1;
+    let slot = (hash >> 40) as usize % CACHE_SLOTS;
+    let (known, id) = cache.recent[slot];
+    if known == hash {
+        return id;
+    }
+    let id = intern_walked(depth, cache.stack_top);
+    cache.recent[slot] = (hash, id);
+    id
+}
+
+/// The frames [`capture_frames`] just hashed, walked again and interned.
+#[cold]
+#[inline(never)]
+fn intern_walked(depth: usize, stack_top: usize) -> CFramesId {
+    let mut frames = [0usize; C_FRAMES_MAX];
+    let mut n = 0;
+    walk(depth, stack_top, |ret| {
+        frames[n] = ret;
+        n += 1;
+    });
     super::guard(0, || {
-        // SAFETY: only this thread touches its cache, never re-entrantly
-        // (nothing below records an allocation).
-        let cache = unsafe { &mut *local.c_frames.get() };
-        let cache = cache.get_or_insert_with(|| {
-            Box::new(CFramesCache {
-                recent: [(0, 0); CACHE_SLOTS],
-                stack_top: stack_top(),
-            })
-        });
-        let mut frames = [0usize; C_FRAMES_MAX];
-        let n = walk(&mut frames[..depth], cache.stack_top);
-        if n == 0 {
-            return 0;
-        }
-        let frames = &frames[..n];
-        let hash = frames.iter().fold(n as u64, |h, &a| {
-            (h ^ a as u64)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .rotate_left(23)
-        }) | 1;
-        let slot = (hash >> 40) as usize % CACHE_SLOTS;
-        let (known, id) = cache.recent[slot];
-        if known == hash {
-            return id;
-        }
-        let id = super::with_perl_sites(|tables| tables.intern_c_frames(frames));
-        cache.recent[slot] = (hash, id);
-        id
+        super::with_perl_sites(|tables| tables.intern_c_frames(&frames[..n]))
     })
 }
 
@@ -193,45 +222,60 @@ pub fn note_hook_entry() {
     }
 }
 
-extern "C" {
-    fn memtrace_hook_frame_get(out: *mut [usize; 2]);
-}
-
 /// (frame pointer, return address) that the latest hook noted on entry.
+#[inline(always)]
 fn hook_entry() -> (usize, usize) {
-    let mut frame = [0usize; 2];
-    // SAFETY: writes the two words.
-    unsafe { memtrace_hook_frame_get(&mut frame) };
-    (frame[0], frame[1])
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (frame, ret): (usize, usize);
+        // SAFETY: reads this thread's two `memtrace_hook_frame` words
+        // (initial-exec TLS, see thread_slot.c) in place.
+        unsafe {
+            std::arch::asm!(
+                "mov {t}, qword ptr [rip + memtrace_hook_frame@GOTTPOFF]",
+                "mov {f}, qword ptr fs:[{t}]",
+                "mov {r}, qword ptr fs:[{t} + 8]",
+                t = out(reg) _,
+                f = out(reg) frame,
+                r = out(reg) ret,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        (frame, ret)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    (0, 0)
 }
 
-/// Fill `out` with the return addresses of the hook's callers, innermost
-/// first (the recorder's own are left out); how many.
+/// Hand `keep` the return addresses of the hook's callers, innermost first
+/// (the recorder's own are left out), at most `depth` (≤ `C_FRAMES_MAX`)
+/// of them; how many.
 #[inline(always)]
-fn walk(out: &mut [usize], stack_top: usize) -> usize {
+fn walk(depth: usize, stack_top: usize, mut keep: impl FnMut(usize)) -> usize {
     if !cfg!(target_arch = "x86_64") {
         return 0;
     }
+    let depth = depth.min(C_FRAMES_MAX);
     let (own_start, own_end) = own_code();
     let (mut fp, first) = hook_entry();
     let mut n = 0;
-    let keep = |out: &mut [usize], ret: usize, n: &mut usize| {
-        if *n < out.len() && !(own_start..own_end).contains(&ret) {
-            out[*n] = ret;
+    let mut offer = |ret: usize, n: &mut usize| {
+        if *n < depth && !(own_start..own_end).contains(&ret) {
+            keep(ret);
             *n += 1;
         }
     };
     if first == 0 {
         return 0;
     }
-    keep(out, first, &mut n);
+    offer(first, &mut n);
     // Frames lie between this function's own stack (below them all) and
     // the stack's top: a frame pointer outside (the register of code built
     // without frame pointers, which may hold a heap address) ends the walk
     // before it is read, so only this thread's mapped stack is ever read.
     let here = 0usize;
     let mut floor = std::hint::black_box(&here) as *const usize as usize;
-    while n < out.len() {
+    while n < depth {
         // A frame record is two words: the caller's frame pointer, then the
         // return address. It must be on this stack, aligned, above the
         // last one.
@@ -245,7 +289,7 @@ fn walk(out: &mut [usize], stack_top: usize) -> usize {
         if ret == 0 {
             break;
         }
-        keep(out, ret, &mut n);
+        offer(ret, &mut n);
         floor = fp;
         fp = next;
     }
