@@ -161,6 +161,9 @@ extern "C" fn record_new_sv_in_full(
 /// Returns `addr`, so that the hook can tail-call it.
 #[inline(never)]
 extern "C" fn record_free(addr: MallocT) -> MallocT {
+    if recorder::records_malloc() {
+        recorder::note_logged_free(addr as usize);
+    }
     if !recorder::record_fast_free(Op::Free, addr as usize, true) {
         let null = std::ptr::null();
         record_slow(Op::Free, addr as usize, 0, 0, null, null, 0, null);

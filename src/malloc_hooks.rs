@@ -154,9 +154,6 @@ fn real_slow(slot: &AtomicPtr<c_void>) -> Option<*mut c_void> {
 thread_local! {
     /// This thread is inside [`resolve`]: allocations come from the arena.
     static RESOLVING: Cell<bool> = const { Cell::new(false) };
-    /// This thread is inside the recorder for one of these functions: a
-    /// nested call is passed through unrecorded.
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
 }
 
 // ---- the bootstrap arena: what dlsym allocates before malloc is known ----
@@ -241,25 +238,23 @@ const TYPE: StaticStr = StaticStr(c"malloc".as_ptr());
 /// one. Never unwinds.
 #[inline(never)]
 fn record(op: Op, addr: usize, old: usize, size: usize, func: &'static CStr) {
-    let _ = IN_HOOK.try_with(|in_hook| {
-        if in_hook.replace(true) {
-            return;
-        }
-        let (size, func) = (size as u64, StaticStr(func.as_ptr()));
-        recorder::guard((), || {
-            let done = match op {
-                Op::Malloc => {
-                    recorder::record_fast_new(op, addr, size, TYPE, StaticStr::NULL, 0, func, true)
-                }
-                Op::Free => recorder::is_active() && recorder::record_fast_free(op, addr, true),
-                _ => false,
-            };
-            if !done {
-                recorder::record_slow(op, addr, old, size, TYPE, StaticStr::NULL, 0, func);
+    if !recorder::enter_malloc_hook() {
+        return; // the recorder's own call, inside one of these
+    }
+    let (size, func) = (size as u64, StaticStr(func.as_ptr()));
+    recorder::guard((), || {
+        let done = match op {
+            Op::Malloc => {
+                recorder::record_fast_new(op, addr, size, TYPE, StaticStr::NULL, 0, func, true)
             }
-        });
-        in_hook.set(false);
+            Op::Free => recorder::is_active() && recorder::record_fast_free(op, addr, true),
+            _ => false,
+        };
+        if !done {
+            recorder::record_slow(op, addr, old, size, TYPE, StaticStr::NULL, 0, func);
+        }
     });
+    recorder::leave_malloc_hook();
 }
 
 #[inline(always)]
@@ -339,8 +334,9 @@ unsafe fn free_hooked(p: *mut c_void) {
         return;
     }
     // Recorded before the block is released: once it is, another thread
-    // may be handed the address and record it first.
-    if recording() {
+    // may be handed the address and record it first. Not when perl's
+    // logged free of it (Safefree) was recorded just now, on this thread.
+    if !recorder::take_logged_free(p as usize) && recording() {
         record(Op::Free, p as usize, 0, 0, c"free");
     }
     if let Some(f) = real(&REAL.free) {

@@ -196,6 +196,107 @@ extern "C" {
     #[cfg(not(target_arch = "x86_64"))]
     fn memtrace_thread_slot_get() -> *mut std::ffi::c_void;
     fn memtrace_thread_slot_set(value: *mut std::ffi::c_void);
+    #[cfg(not(target_arch = "x86_64"))]
+    fn memtrace_in_malloc_hook_swap(value: u8) -> u8;
+    #[cfg(not(target_arch = "x86_64"))]
+    fn memtrace_logged_free_swap(value: usize) -> usize;
+}
+
+/// Swap this thread's `memtrace_logged_free` word (thread_slot.c).
+#[inline(always)]
+fn swap_logged_free(value: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let was: usize;
+        // SAFETY: swaps this thread's `memtrace_logged_free` word, an
+        // initial-exec TLS variable (thread_slot.c). No stack, no flags.
+        unsafe {
+            std::arch::asm!(
+                "mov {t}, qword ptr [rip + memtrace_logged_free@GOTTPOFF]",
+                "mov {w}, qword ptr fs:[{t}]",
+                "mov qword ptr fs:[{t}], {v}",
+                t = out(reg) _,
+                w = out(reg) was,
+                v = in(reg) value,
+                options(nostack, preserves_flags),
+            );
+        }
+        was
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: swaps this thread's own TLS word.
+    unsafe {
+        memtrace_logged_free_swap(value)
+    }
+}
+
+/// perl's logged free (`Safefree`) of `addr` was recorded on this thread,
+/// and perl frees the block with the C library's `free` next: that call
+/// (see [`take_logged_free`]) has nothing left to record. Only with
+/// `-malloc`.
+#[inline(always)]
+pub fn note_logged_free(addr: usize) {
+    swap_logged_free(addr);
+}
+
+/// Whether the C library's `free` of `addr` is the one that follows perl's
+/// logged free of it (see [`note_logged_free`]); either way the note is
+/// used up, so a later block at the same address is recorded as usual.
+#[inline(always)]
+pub fn take_logged_free(addr: usize) -> bool {
+    swap_logged_free(0) == addr
+}
+
+/// Mark this thread as recording a call of one of the C library's
+/// allocation functions (`-malloc`); false if it already was, and then the
+/// call (one the recorder itself made) must pass through unrecorded. Pair
+/// it with [`leave_malloc_hook`]. A byte of the static TLS block
+/// (thread_slot.c): valid for the whole life of the thread, unlike a
+/// `thread_local!`, and read without a `__tls_get_addr` call.
+#[inline(always)]
+pub fn enter_malloc_hook() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let was: u32;
+        // SAFETY: swaps this thread's `memtrace_in_malloc_hook` byte, an
+        // initial-exec TLS variable (thread_slot.c), with 1. No stack.
+        unsafe {
+            std::arch::asm!(
+                "mov {t}, qword ptr [rip + memtrace_in_malloc_hook@GOTTPOFF]",
+                "movzx {w:e}, byte ptr fs:[{t}]",
+                "mov byte ptr fs:[{t}], 1",
+                t = out(reg) _,
+                w = out(reg) was,
+                options(nostack, preserves_flags),
+            );
+        }
+        was == 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: swaps this thread's own TLS byte.
+    unsafe {
+        memtrace_in_malloc_hook_swap(1) == 0
+    }
+}
+
+/// The end of what [`enter_malloc_hook`] began (when it returned true).
+#[inline(always)]
+pub fn leave_malloc_hook() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: clears this thread's `memtrace_in_malloc_hook` byte.
+    unsafe {
+        std::arch::asm!(
+            "mov {t}, qword ptr [rip + memtrace_in_malloc_hook@GOTTPOFF]",
+            "mov byte ptr fs:[{t}], 0",
+            t = out(reg) _,
+            options(nostack, preserves_flags),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as above.
+    unsafe {
+        memtrace_in_malloc_hook_swap(0);
+    }
 }
 
 /// The thread slot's value: on x86-64 read in place (two loads, no call).
@@ -339,7 +440,12 @@ pub fn record_fast_new(
         return false;
     }
     let context = match slotted_local() {
-        Some(local) if may_call => capture_context_on(local, 0),
+        Some(local) if may_call => match op {
+            Op::Alloc if records_malloc() => {
+                held_malloc_context(addr).unwrap_or_else(|| capture_context_on(local, 0))
+            }
+            _ => capture_context_on(local, 0),
+        },
         Some(local) => match local.memoized_perl_site_in_place() {
             0 => return false,
             stack => Context::of_stack(stack),
@@ -389,6 +495,23 @@ pub fn record_fast_new(
     };
     ring.leave_hook();
     done
+}
+
+/// The context of the interposed `malloc`'s record of the block at `addr`,
+/// if this (solo) thread holds it: perl's `Newx` called that `malloc` a
+/// moment ago, from the same statement, so its Perl call stack is the one
+/// now running and its native frames are these with the allocator
+/// (`Perl_safesysmalloc`) in front; the C site named is the same. Taking
+/// it saves the second walk of both stacks for every logged allocation.
+#[inline(always)]
+fn held_malloc_context(addr: usize) -> Option<Context> {
+    let (_, ring, nursery) = enter_solo()?;
+    let context = nursery
+        .held(live::live_key(sites::Kind::Mem, addr))
+        .filter(|held| held.op == Op::Malloc)
+        .map(|held| held.context);
+    ring.leave_hook();
+    context
 }
 
 /// What [`record_fast_new_sv_in_place`] left to do.

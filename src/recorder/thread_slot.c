@@ -40,12 +40,34 @@ memtrace_thread_slot_set(void *value)
 /* Where the calling C code was when a hook that records a new allocation
  * was entered: its frame pointer and the hook's return address (see
  * recorder/c_frames.rs). Written by the hook before anything else, read
- * by the walk of native frames. Two words, in the static TLS block too. */
+ * in place by the walk of native frames. Two words, in the static TLS
+ * block too. */
 MT_HIDDEN __thread uintptr_t memtrace_hook_frame[2] __attribute__((tls_model("initial-exec")));
 
-MT_HIDDEN void
-memtrace_hook_frame_get(uintptr_t out[2])
+/* Non-zero while this thread records a call of one of the C library's
+ * allocation functions (-malloc): a call nested in it is passed through.
+ * Read and written on every such call, so here rather than in a
+ * thread_local! (see above); on x86-64 the Rust side reads it in place
+ * (recorder/lib.rs, enter_malloc_hook). */
+MT_HIDDEN __thread unsigned char memtrace_in_malloc_hook __attribute__((tls_model("initial-exec")));
+
+MT_HIDDEN unsigned char
+memtrace_in_malloc_hook_swap(unsigned char value)
 {
-    out[0] = memtrace_hook_frame[0];
-    out[1] = memtrace_hook_frame[1];
+    unsigned char was = memtrace_in_malloc_hook;
+    memtrace_in_malloc_hook = value;
+    return was;
+}
+
+/* The address of the buffer perl's logged free (Safefree) saw last, on this
+ * thread, with -malloc: the C library's free that follows at once has
+ * nothing left to record (see recorder/lib.rs, note_logged_free). */
+MT_HIDDEN __thread uintptr_t memtrace_logged_free __attribute__((tls_model("initial-exec")));
+
+MT_HIDDEN uintptr_t
+memtrace_logged_free_swap(uintptr_t value)
+{
+    uintptr_t was = memtrace_logged_free;
+    memtrace_logged_free = value;
+    return was;
 }
