@@ -312,7 +312,9 @@ fn thread_slot() -> *mut std::ffi::c_void {
             "mov {v}, qword ptr [rip + memtrace_thread_slot@GOTTPOFF]",
             "mov {v}, qword ptr fs:[{v}]",
             v = out(reg) value,
-            options(nostack, readonly, preserves_flags),
+            // pure: the slot changes only outside the hooks' fast paths,
+            // so two reads in one hook may be merged into one.
+            options(pure, nostack, readonly, preserves_flags),
         );
     }
     value
@@ -401,7 +403,15 @@ pub fn record_fast(
 /// section (entered here; the caller leaves it).
 #[inline(always)]
 fn enter_solo<'a>() -> Option<(&'a Local, &'a Ring, &'a mut Nursery)> {
-    let local = slotted_local()?;
+    enter_solo_on(slotted_local()?)
+}
+
+/// [`enter_solo`] for this thread's state, already at hand.
+// The nursery is not borrowed from `local`: the solo role makes it this
+// thread's alone while inside the hook section (see `enter_solo`).
+#[allow(clippy::mut_from_ref)]
+#[inline(always)]
+fn enter_solo_on(local: &Local) -> Option<(&Local, &Ring, &mut Nursery)> {
     let (nursery, ring) = local.fast_nursery()?;
     ring.enter_hook();
     // `fast_nursery` is set only while this thread holds the solo role, and
@@ -439,20 +449,23 @@ pub fn record_fast_new(
     if MODE.load(Ordering::Relaxed) != MODE_ON {
         return false;
     }
-    let context = match slotted_local() {
-        Some(local) if may_call => match op {
+    let Some(local) = slotted_local() else {
+        return false;
+    };
+    let context = if may_call {
+        match op {
             Op::Alloc if records_malloc() => {
                 held_malloc_context(addr).unwrap_or_else(|| capture_context_on(local, 0))
             }
             _ => capture_context_on(local, 0),
-        },
-        Some(local) => match local.memoized_perl_site_in_place() {
+        }
+    } else {
+        match local.memoized_perl_site_in_place() {
             0 => return false,
             stack => Context::of_stack(stack),
-        },
-        None => return false,
+        }
     };
-    let Some((local, ring, nursery)) = enter_solo() else {
+    let Some((local, ring, nursery)) = enter_solo_on(local) else {
         return false;
     };
     if op == Op::Alloc && records_malloc() {
@@ -540,14 +553,14 @@ pub fn record_fast_new_sv_in_place(
     if MODE.load(Ordering::Relaxed) != MODE_ON {
         return NewLeft::Everything;
     }
-    let stack = match slotted_local() {
-        Some(local) => match local.memoized_perl_site_in_place() {
-            0 => return NewLeft::Everything,
-            stack => stack,
-        },
-        None => return NewLeft::Everything,
+    let Some(local) = slotted_local() else {
+        return NewLeft::Everything;
     };
-    let Some((local, ring, nursery)) = enter_solo() else {
+    let stack = match local.memoized_perl_site_in_place() {
+        0 => return NewLeft::Everything,
+        stack => stack,
+    };
+    let Some((local, ring, nursery)) = enter_solo_on(local) else {
         return NewLeft::Everything;
     };
     let held = nursery.hold_if_room(live::live_key(sites::Kind::Sv, addr), || {

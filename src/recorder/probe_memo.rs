@@ -97,8 +97,17 @@ mod imp {
         }
     }
 
+    /// `MT_PROBE_MEMO_SET_BITS` and `MT_PROBE_MEMO_WAYS` in perl_probe.h.
+    const SET_BITS: u32 = 7;
+    const WAYS: usize = 2;
     /// `MT_PROBE_MEMO_ENTRIES` in perl_probe.h.
-    const ENTRIES: usize = (1 << 7) * 2;
+    const ENTRIES: usize = (1 << SET_BITS) * WAYS;
+
+    /// The first entry of the set for `cop` (perl_probe.c's `set_for`).
+    #[inline(always)]
+    fn set_for(cop: usize) -> usize {
+        ((cop as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SET_BITS)) as usize * WAYS
+    }
 
     /// One thread's memo: a table of entries in sets picked by COP, and a copy of
     /// the last entry written, which a perl without MULTIPLICITY lets us
@@ -112,10 +121,11 @@ mod imp {
         in_place: usize,
         /// Where [`Self::again`] finds perl, whatever the hot path may do.
         curcop_any: usize,
-        /// The entry of `table` last found or written, or null. (A
-        /// pointer, not a copy: an entry is a few hundred bytes. Entries
-        /// move within their set, but each slot always holds a whole entry,
-        /// so whatever the slot holds is checked as it is.)
+        /// The entry of `table` last found or written (at first, an empty
+        /// slot: its COP 0 is never perl's). A pointer, not a copy: an entry
+        /// is a few hundred bytes. Entries move within their set, but each
+        /// slot always holds a whole entry, so whatever the slot holds is
+        /// checked as it is.
         last: Cell<*const Entry>,
     }
 
@@ -144,12 +154,14 @@ mod imp {
                 (ENTRIES, MEMO_SUBS),
                 "perl_probe.h and probe_memo.rs disagree on the memo's size"
             );
+            let table = Box::new([Entry::default(); ENTRIES]);
+            let last = Cell::new(table.as_ptr());
             ProbeMemo {
-                table: Box::new([Entry::default(); ENTRIES]),
+                table,
                 layout,
                 in_place,
                 curcop_any,
-                last: Cell::new(std::ptr::null()),
+                last,
             }
         }
     }
@@ -187,40 +199,33 @@ mod imp {
             }
         }
 
-        /// `memtrace_probe_again` for the last entry only, in place: the
-        /// same loads and comparisons, through the layout C gave us. No
-        /// call; 0 where the layout does not say where perl is.
+        /// `memtrace_probe_again` in place, for the entries that need no
+        /// walk of the callers: the same loads and comparisons, through the
+        /// layout C gave us. No call; 0 where the layout does not say where
+        /// perl is.
         #[inline(always)]
         pub fn again_in_place(&self) -> PerlSiteId {
             self.again_at(self.in_place)
         }
 
         /// [`Self::again_in_place`] with `curcop` where perl is (see
-        /// [`THREADED`]; 0: no in-place check).
+        /// [`THREADED`]; 0: no in-place check). The last entry first, then
+        /// the others of the set for perl's COP: a statement's first event
+        /// after another statement's is found here too, without a call.
         #[inline(always)]
         fn again_at(&self, curcop: usize) -> PerlSiteId {
-            let (layout, last) = (&self.layout, self.last.get());
-            if curcop == 0 || last.is_null() {
+            if curcop == 0 {
                 return 0;
             }
-            // SAFETY: `last` points into `table`, which lives as long as
-            // self; only this thread writes it, not meanwhile.
-            let last = unsafe { &*last };
-            if last.site == 0 {
-                return 0;
-            }
+            let layout = &self.layout;
             // SAFETY: the layout holds the addresses of PL_curcop and
             // PL_curstackinfo, perl's own globals (no MULTIPLICITY), or the
             // thread-local offset of a threaded perl's interpreter and
-            // offsets in it; and field offsets of COP and PERL_SI, checked
-            // in perl_probe.c. The COP and stack info are only read once
-            // they are the ones of the last entry, which were live and
-            // non-null when it was written, and are perl's current ones now.
-            unsafe {
-                let (cop, si) = if curcop == THREADED {
+            // offsets in it. perl_is_at's rule: not while an interpreter is
+            // being built or cloned, nor inside threads::shared's.
+            let (cop, si) = unsafe {
+                if curcop == THREADED {
                     let interp = thread_local_word(layout.context_tls);
-                    // perl_is_at's rule: not while an interpreter is being
-                    // built or cloned.
                     if interp == 0
                         || *((interp + layout.i_ptr_table as usize) as *const usize) != 0
                         || *((interp + layout.i_phase as usize) as *const u32)
@@ -237,25 +242,60 @@ mod imp {
                         *(curcop as *const usize),
                         *(layout.curstackinfo as *const usize),
                     )
-                };
-                if cop != last.cop || si != last.si {
-                    return 0;
                 }
+            };
+            // No COP (an interpreter being built, for one): no entry holds,
+            // and an empty entry (COP 0, stack info 0) must not seem to.
+            if cop == 0 {
+                return 0;
+            }
+            // SAFETY: `last` points into `table`, which lives as long as
+            // self; only this thread writes it, not meanwhile.
+            let last = unsafe { &*self.last.get() };
+            if cop == last.cop && si == last.si {
+                return self.holds(last, cop, si);
+            }
+            let set = set_for(cop);
+            let mut way = 0;
+            while way < WAYS {
+                let entry = &self.table[set + way];
+                if cop == entry.cop && si == entry.si {
+                    let site = self.holds(entry, cop, si);
+                    if site != 0 {
+                        self.last.set(entry);
+                    }
+                    return site;
+                }
+                way += 1;
+            }
+            0
+        }
+
+        /// `entry`'s site if perl, at `cop` and `si` as the entry was
+        /// written with (so both are live: they are perl's current ones),
+        /// is where it was then; 0 otherwise (also for an entry with no
+        /// site). `memtrace_probe_again`'s test, in place.
+        #[inline(always)]
+        fn holds(&self, entry: &Entry, cop: usize, si: usize) -> PerlSiteId {
+            let layout = &self.layout;
+            // SAFETY: the COP and stack info are perl's current ones; the
+            // field offsets of COP and PERL_SI are checked in perl_probe.c.
+            unsafe {
                 let context_stack = *((si + layout.si_cxstack as usize) as *const usize);
                 let cxix = *((si + layout.si_cxix as usize) as *const i32);
                 let line = *((cop + layout.cop_line as usize) as *const u32);
                 let mut file_key = *((cop + layout.cop_file as usize) as *const usize);
-                if curcop == THREADED {
+                if layout.context_tls != 0 {
                     let seq = *((cop + layout.cop_seq as usize) as *const u32);
                     file_key ^= u64::from(seq).wrapping_mul(COP_SEQ_MIX) as usize;
                 }
-                if context_stack == last.context_stack
-                    && cxix as i64 == last.cxix
-                    && line == last.line
-                    && file_key == last.file_key
-                    && (layout.stack_depth <= 1 || self.subs_hold(last, context_stack))
+                if context_stack == entry.context_stack
+                    && cxix as i64 == entry.cxix
+                    && line == entry.line
+                    && file_key == entry.file_key
+                    && (layout.stack_depth <= 1 || self.subs_hold(entry, context_stack))
                 {
-                    last.site
+                    entry.site
                 } else {
                     0
                 }
@@ -268,7 +308,11 @@ mod imp {
             // SAFETY: as above; writes the table only, and returns the
             // entry it wrote (in the table) or null.
             let written = unsafe { memtrace_probe_remember(self.table.as_mut_ptr(), site) };
-            self.last.set(written);
+            self.last.set(if written.is_null() {
+                self.table.as_ptr()
+            } else {
+                written
+            });
         }
 
         /// Whether the sub frames `entry` saw are where they were, as they
