@@ -23,7 +23,7 @@
 //! and gives it the realloc's number, since the new address may have been
 //! freed (by its previous owner) after the allocation was first numbered.
 
-use super::event::{Event, Op};
+use super::event::{Context, Event, Op, StaticStr};
 use super::live::live_key;
 use super::sites::Kind;
 
@@ -39,13 +39,67 @@ pub const NURSERY_SLOTS: usize = NURSERY_SETS * NURSERY_WAYS;
 // `Nursery::victim` picks between exactly two ways.
 const _: () = assert!(NURSERY_WAYS == 2);
 
+/// A held allocation: its event without `old` (always 0 for what the
+/// nursery holds: new allocations, or held ones moved), so that it fits
+/// one cache line, aligned: holding one writes one line, not two.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Held {
+    seq: u64,
+    addr: usize,
+    size: u64,
+    c_file: StaticStr,
+    c_func: StaticStr,
+    type_name: StaticStr,
+    c_line: u32,
+    context: Context,
+    thread: u16,
+    op: Op,
+}
+const _: () = assert!(std::mem::size_of::<Held>() == 64);
+
+impl Held {
+    #[inline(always)]
+    fn of(e: &Event) -> Held {
+        debug_assert_eq!(e.old, 0, "the nursery holds no move");
+        Held {
+            seq: e.seq,
+            addr: e.addr,
+            size: e.size,
+            c_file: e.c_file,
+            c_func: e.c_func,
+            type_name: e.type_name,
+            c_line: e.c_line,
+            context: e.context,
+            thread: e.thread,
+            op: e.op,
+        }
+    }
+
+    #[inline(always)]
+    fn event(&self) -> Event {
+        Event {
+            seq: self.seq,
+            addr: self.addr,
+            old: 0,
+            size: self.size,
+            c_file: self.c_file,
+            c_func: self.c_func,
+            type_name: self.type_name,
+            c_line: self.c_line,
+            context: self.context,
+            thread: self.thread,
+            op: self.op,
+        }
+    }
+}
+
 /// The nursery's storage is split by how often each part is read. Every
 /// event looks up its set's keys, so the keys are a dense array of their own
 /// (4 KB, which stays in the first-level cache beside perl's own data); the
 /// held events themselves (72 bytes each) are written when held and read
 /// only when one is pushed out, moved or drained. With the keys inside the
-/// events, a free read one or two cache lines of a 36 KB table: most of the
-/// recorder's cost on an allocation-heavy program was those misses.
+/// events, a free read one or two cache lines of a 36 KB table.
 pub struct Nursery {
     /// The live key (see `live::live_key`) of each slot's allocation; 0 for
     /// an empty slot (no held allocation has address 0).
@@ -56,12 +110,13 @@ pub struct Nursery {
     /// pushed out, so this one byte is the exact order of the two.
     older_way: Box<[u8; NURSERY_SETS]>,
     /// The held events, by slot; meaningful only where `keys` is non-zero.
-    events: Box<[Event; NURSERY_SLOTS]>,
+    events: Box<[Held; NURSERY_SLOTS]>,
 }
 
 impl Default for Nursery {
     fn default() -> Self {
-        let events = vec![Event::bare(Op::Alloc, 0, 0, 0); NURSERY_SLOTS].into_boxed_slice();
+        let events =
+            vec![Held::of(&Event::bare(Op::Alloc, 0, 0, 0)); NURSERY_SLOTS].into_boxed_slice();
         Nursery {
             keys: Box::new([0; NURSERY_SLOTS]),
             older_way: Box::new([0; NURSERY_SETS]),
@@ -145,7 +200,7 @@ impl Nursery {
     #[inline(always)]
     fn place(&mut self, slot: usize, key: u64, event: Event) {
         self.keys[slot] = key;
-        self.events[slot] = event;
+        self.events[slot] = Held::of(&event);
         let set = slot / NURSERY_WAYS;
         self.older_way[set] = (slot % NURSERY_WAYS) as u8 ^ 1;
     }
@@ -158,7 +213,7 @@ impl Nursery {
         let key = key_of(&event);
         let slot = self.victim(key);
         if self.keys[slot] != 0 {
-            evict(&self.events[slot]);
+            evict(&self.events[slot].event());
         }
         self.place(slot, key, event);
     }
@@ -182,7 +237,7 @@ impl Nursery {
     fn hold(&mut self, event: Event) -> Outcome {
         let key = key_of(&event);
         let slot = self.victim(key);
-        let evicted = (self.keys[slot] != 0).then(|| self.events[slot]);
+        let evicted = (self.keys[slot] != 0).then(|| self.events[slot].event());
         self.place(slot, key, event);
         match evicted {
             Some(evicted) => Outcome::Publish(evicted),
@@ -222,8 +277,8 @@ impl Nursery {
 
     /// The held allocation `key`, if it is held.
     #[inline(always)]
-    pub fn held(&self, key: u64) -> Option<&Event> {
-        self.find(key).map(|index| &self.events[index])
+    pub fn held(&self, key: u64) -> Option<Event> {
+        self.find(key).map(|index| self.events[index].event())
     }
 
     fn holds(&self, key: u64) -> bool {
@@ -245,7 +300,7 @@ impl Nursery {
     pub fn take(&mut self, key: u64) -> Option<Event> {
         let index = self.find(key)?;
         self.keys[index] = 0;
-        Some(self.events[index])
+        Some(self.events[index].event())
     }
 
     /// Move every held allocation out, oldest first.
@@ -259,9 +314,9 @@ impl Nursery {
     /// (held allocations are of distinct keys, so their order does not
     /// matter to the table). Allocates nothing: see `recorder::disable`.
     pub fn drain_each(&mut self, mut f: impl FnMut(&Event)) {
-        for (key, event) in self.keys.iter_mut().zip(self.events.iter()) {
+        for (key, held) in self.keys.iter_mut().zip(self.events.iter()) {
             if *key != 0 {
-                f(event);
+                f(&held.event());
                 *key = 0;
             }
         }
