@@ -257,29 +257,33 @@ fn walk(depth: usize, stack_top: usize, mut keep: impl FnMut(usize)) -> usize {
     }
     let depth = depth.min(C_FRAMES_MAX);
     let (own_start, own_end) = own_code();
+    // One unsigned comparison each: below `own_start` wraps to far above.
+    let own_len = own_end.wrapping_sub(own_start);
+    let is_own = |ret: usize| ret.wrapping_sub(own_start) < own_len;
     let (mut fp, first) = hook_entry();
-    let mut n = 0;
-    let mut offer = |ret: usize, n: &mut usize| {
-        if *n < depth && !(own_start..own_end).contains(&ret) {
-            keep(ret);
-            *n += 1;
-        }
-    };
-    if first == 0 {
+    if first == 0 || depth == 0 {
         return 0;
     }
-    offer(first, &mut n);
+    let mut n = 0;
+    if !is_own(first) {
+        keep(first);
+        n = 1;
+    }
+    if stack_top < 16 {
+        return n; // the stack's bounds are unknown: no frame is read
+    }
     // Frames lie between this function's own stack (below them all) and
     // the stack's top: a frame pointer outside (the register of code built
     // without frame pointers, which may hold a heap address) ends the walk
     // before it is read, so only this thread's mapped stack is ever read.
+    let highest = stack_top - 16;
     let here = 0usize;
     let mut floor = std::hint::black_box(&here) as *const usize as usize;
     while n < depth {
         // A frame record is two words: the caller's frame pointer, then the
         // return address. It must be on this stack, aligned, above the
         // last one.
-        if fp <= floor || fp & 7 != 0 || stack_top == 0 || fp + 16 > stack_top {
+        if fp <= floor || fp > highest || fp & 7 != 0 {
             break;
         }
         // SAFETY: fp is within this thread's stack, below its top (checked
@@ -289,7 +293,10 @@ fn walk(depth: usize, stack_top: usize, mut keep: impl FnMut(usize)) -> usize {
         if ret == 0 {
             break;
         }
-        offer(ret, &mut n);
+        if !is_own(ret) {
+            keep(ret);
+            n += 1;
+        }
         floor = fp;
         fp = next;
     }
