@@ -14,7 +14,7 @@ MEMTRACE_ENV := eval "$$($(BUILD)/env.sh)";
 # Only the base perl (no recorder install), for lint.
 BASE_PERL := $(BUILD)/install-deps.sh && PERL=$$($(BUILD)/memtrace-perl.sh | tail -n 1);
 
-.PHONY: help perl demo test test-perls lint clean bench bench-hooks check-core
+.PHONY: help perl demo test test-perls lint clean bench bench-counts bench-hooks check-core
 
 help: ## list the targets
 	@echo "Devel::MemTrace targets:"
@@ -56,6 +56,10 @@ check-core: ## perl's own tests (t/, lib/), recording off then on: what fails on
 
 bench: ## build what it needs (cached), run every benchmark: one table of medians, ratios, peak RSS, budgets (settings: perl/bench/bench.sh)
 	@perl/bench/bench.sh
+
+bench-counts: perl ## the recorder's cost as instruction and cache-miss counts (cachegrind; repeatable, unlike timings); COUNTS_ARGS (see perl/bench/counts.sh)
+	@$(BUILD)/install-bench-deps.sh >/dev/null
+	@perl/bench/counts.sh $(COUNTS_ARGS)
 
 bench-hooks: ## criterion microbenchmark of the recorder's hooks (benches/hooks.rs); BENCH_HOOKS_SECS per benchmark
 	@perl/bench/hooks.sh
