@@ -221,16 +221,16 @@ mod imp {
             // SAFETY: the layout holds the addresses of PL_curcop and
             // PL_curstackinfo, perl's own globals (no MULTIPLICITY), or the
             // thread-local offset of a threaded perl's interpreter and
-            // offsets in it. perl_is_at's rule: not while an interpreter is
-            // being built or cloned, nor inside threads::shared's.
+            // offsets in it; the interpreter is read only when there is one.
+            // perl_is_at's other rule (not while an interpreter is cloned,
+            // nor inside threads::shared's) needs no test here: entries are
+            // written only where it holds, a match needs perl's current COP
+            // and stack info, and all the check reads past that is those
+            // two, which are live wherever perl is.
             let (cop, si) = unsafe {
                 if curcop == THREADED {
                     let interp = thread_local_word(layout.context_tls);
-                    if interp == 0
-                        || *((interp + layout.i_ptr_table as usize) as *const usize) != 0
-                        || *((interp + layout.i_phase as usize) as *const u32)
-                            == layout.phase_construct
-                    {
+                    if interp == 0 {
                         return 0;
                     }
                     (
@@ -281,6 +281,9 @@ mod imp {
             // SAFETY: the COP and stack info are perl's current ones; the
             // field offsets of COP and PERL_SI are checked in perl_probe.c.
             unsafe {
+                // The context stack's address is not compared: with the same
+                // stack info and depth, a frame `subs_hold` reads is there
+                // even if perl has since moved the stack to grow it.
                 let context_stack = *((si + layout.si_cxstack as usize) as *const usize);
                 let cxix = *((si + layout.si_cxix as usize) as *const i32);
                 let line = *((cop + layout.cop_line as usize) as *const u32);
@@ -289,8 +292,7 @@ mod imp {
                     let seq = *((cop + layout.cop_seq as usize) as *const u32);
                     file_key ^= u64::from(seq).wrapping_mul(COP_SEQ_MIX) as usize;
                 }
-                if context_stack == entry.context_stack
-                    && cxix as i64 == entry.cxix
+                if cxix as i64 == entry.cxix
                     && line == entry.line
                     && file_key == entry.file_key
                     && (layout.stack_depth <= 1 || self.subs_hold(entry, context_stack))
