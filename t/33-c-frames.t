@@ -22,6 +22,10 @@ for (1 .. 6) {
 use warnings;
 
 my ($sub_line, $match_line) = map { marked_line($_) } 'the sub returns', 'smartmatch';
+SKIP: {
+# The leak is perl 5.36's (the default MemTrace perl is Debian's); perl
+# fixed it in 5.39.3 (Perl/perl5 pull request 21428), so 5.40 on has none.
+skip "smartmatch against a code reference does not leak on perl $]", 9 if $] >= 5.039003;
 my ($site) = grep { $_->{file} eq __FILE__ && $_->{line} == $sub_line } @{ leak_sites() };
 ok($site, "the leaked return values are a site at line $sub_line") or diag explain leak_sites();
 is($site->{count}, 8, '... 2 per judged iteration');
@@ -50,6 +54,7 @@ SKIP: {
     my $text = `'$memtrace' report '$dir/c.mtc'`;
     like($text, qr/C site: pp_ctl\.c:\d+ (?:S_do_smartmatch|Perl_pp_smartmatch) \(allocated by sv_inline\.h:\d+ Perl_newSV_type\)/,
         'memtrace report of a capture names the culprit too');
+}
 }
 
 # Off by default; a bad count is refused in one line.
