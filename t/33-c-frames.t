@@ -25,7 +25,7 @@ my ($sub_line, $match_line) = map { marked_line($_) } 'the sub returns', 'smartm
 SKIP: {
 # The leak is perl 5.36's (the default MemTrace perl is Debian's); perl
 # fixed it in 5.39.3 (Perl/perl5 pull request 21428), so 5.40 on has none.
-skip "smartmatch against a code reference does not leak on perl $]", 9 if $] >= 5.039003;
+skip "smartmatch against a code reference does not leak on perl $]", 10 if $] >= 5.039003;
 my ($site) = grep { $_->{file} eq __FILE__ && $_->{line} == $sub_line } @{ leak_sites() };
 ok($site, "the leaked return values are a site at line $sub_line") or diag explain leak_sites();
 is($site->{count}, 8, '... 2 per judged iteration');
@@ -44,6 +44,10 @@ like(report(),
 
 my ($leak) = grep { $_->{file} eq __FILE__ && $_->{line} == $sub_line } @{ leaks() };
 ok((grep { $_->{file} eq 'pp_ctl.c' } @{ $leak->{c_frames} || [] }), 'leaks() gives each leak its native frames');
+my ($what) = Devel::MemTrace::identify($leak->{address});
+like($what->{text},
+    qr/ \(C site pp_ctl\.c:\d+ (?:S_do_smartmatch|Perl_pp_smartmatch), allocated by sv_inline\.h:\d+ Perl_newSV_type\) in iteration \d+, called from \Q${\ __FILE__}\E line $match_line;/,
+    'identify() names the culprit and the calling line too');
 
 # A capture keeps them, named: the memtrace reader shows the culprit.
 my $memtrace = $ENV{MEMTRACE_BIN} || repo_root() . '/target/release/memtrace';

@@ -158,8 +158,8 @@ like($r->{stdout},
     "... with the capture next to the dump, of the dump's process, sharing SVs with it")
     or diag $r->{stdout};
 like($r->{stdout},
-    qr/^UNDEF\(\) at \Q$addr\E: UNDEF SV of \d+ bytes made at \Q$prog\E line $line, in main::work \(C site sv\.c:\d+ Perl_newSV\) in iteration 1; a leak\b/m,
-    "... and answers: an UNDEF SV made at the leak line, in iteration 1, a leak")
+    qr/^UNDEF\(\) at \Q$addr\E: UNDEF SV of \d+ bytes made at \Q$prog\E line $line, in main::work \(C site sv\.c:\d+ Perl_newSV\) in iteration 1, called from \Q$prog\E line \d+; a leak\b/m,
+    "... and answers: an UNDEF SV made at the leak line, in iteration 1, called from its caller's line, a leak")
     or diag $r->{stdout};
 
 # identify ADDR: pmat's "not found", then the capture's answer.

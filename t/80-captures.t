@@ -170,8 +170,8 @@ for my $site (@cli_sites) {
     my $id = memtrace('identify', $site->{address}, $capture);
     is($id->{exit}, 0, "identify $site->{address} (e.g. of $name) exits 0") or diag $id->{stderr};
     like($id->{stdout},
-        qr/\A\Q$site->{address}\E: .* made at \Q$poller\E line $site->{line}, in main::poll \(C site \Q$site->{c_file}:$site->{c_line} $site->{c_func}\E\) in iteration \d+; a leak: made in iteration \d+ and live through \d+ later checkpoints(?:;[^\n]*)?\n\z/,
-        "... names $poller line $site->{line} and its C site, and says 'a leak'");
+        qr/\A\Q$site->{address}\E: .* made at \Q$poller\E line $site->{line}, in main::poll \(C site \Q$site->{c_file}:$site->{c_line} $site->{c_func}\E\) in iteration \d+, called from \Q$poller\E line \d+, in main::main(?: <- [^;]+)?; a leak: made in iteration \d+ and live through \d+ later checkpoints(?:;[^\n]*)?\n\z/,
+        "... names $poller line $site->{line}, its C site and the calling line in main::main, and says 'a leak'");
 }
 if (my $buffer = $by_name{"line $line3 Perl_hv_common"}) {
     my $id = memtrace('identify', $buffer->{address}, $capture);

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::heap::Heap;
 use crate::holder::Holder;
+use crate::leaks::{culprit, CFrameText, Frame};
 use crate::report::{c_site_text, hex, perl_site_text};
 use crate::rule::LeakRule;
 
@@ -32,6 +33,10 @@ pub struct RecordInfo {
     pub c_file: String,
     pub c_line: u32,
     pub c_func: String,
+    /// The Perl call stack it was made in, innermost first (`-stack`).
+    pub stack: Vec<Frame>,
+    /// The native frames it was made in, innermost first (`-c_frames`).
+    pub c_frames: Vec<CFrameText>,
 }
 
 /// The answer for one address.
@@ -92,6 +97,8 @@ pub fn identify(heap: &Heap, rule: LeakRule, address: u64) -> Identity {
                 c_file: String::new(),
                 c_line: 0,
                 c_func: String::new(),
+                stack: Vec::new(),
+                c_frames: Vec::new(),
             },
         }
     });
@@ -179,21 +186,50 @@ fn record_info(heap: &Heap, rule: LeakRule, record: &Record) -> RecordInfo {
         c_file: heap.string(site.c_file).to_string(),
         c_line: site.c_line,
         c_func: heap.string(site.c_func).to_string(),
+        stack: heap.stack_frames(record.stack),
+        c_frames: heap.c_frames_text(record.c_frames),
     }
 }
 
 /// "UNDEF SV of 24 bytes made at poller.pl line 133, in main::poll (C site
-/// sv.c:5594 Perl_newSV) in iteration 5; a leak: ..."
+/// sv.c:5594 Perl_newSV) in iteration 5, called from poller.pl line 148,
+/// in main::main; a leak: ..." With native frames, the C site is the
+/// culprit, as in the report: "(C site pp_ctl.c:5031 S_do_smartmatch,
+/// allocated by ...)".
 pub fn describe(info: &RecordInfo) -> String {
     let what = match info.kind {
         "sv" => format!("{} SV", info.type_name),
         _ => format!("{} buffer", info.type_name),
     };
+    let mut c_site = c_site_text(&info.c_file, info.c_line, &info.c_func);
+    if let Some(found) = culprit(&info.c_frames) {
+        let named = c_site_text(&found.file, found.line, &found.func);
+        if named != c_site {
+            c_site = format!("{named}, allocated by {c_site}");
+        }
+    }
+    // The callers: the stack past the record's own statement.
+    let callers = match info.stack.first() {
+        Some(f) if f.file == info.file && f.line == info.line => &info.stack[1..],
+        _ => &info.stack[..],
+    };
+    let called_from = if callers.is_empty() {
+        String::new()
+    } else {
+        let frames: Vec<String> = callers
+            .iter()
+            .map(|f| {
+                perl_site_text(&f.file, f.line, &f.sub)
+                    .trim_start_matches("at ")
+                    .to_string()
+            })
+            .collect();
+        format!(", called from {}", frames.join(" <- "))
+    };
     format!(
-        "{what} of {} bytes made {} (C site {}) in iteration {}; {}",
+        "{what} of {} bytes made {} (C site {c_site}) in iteration {}{called_from}; {}",
         info.size,
         perl_site_text(&info.file, info.line, &info.sub),
-        c_site_text(&info.c_file, info.c_line, &info.c_func),
         info.iteration,
         info.why
     )

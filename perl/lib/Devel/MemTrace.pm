@@ -951,13 +951,18 @@ the first):
     address   the address, in hex
     found     'live' or 'not live'
     record    undef, or { address kind type size iteration age leak why
-                          file line sub c_file c_line c_func }
+                          file line sub c_file c_line c_func
+                          stack c_frames }
+              (stack and c_frames as in leaks(): the Perl call stack and,
+              with -c_frames, the native frames it was made in)
     owner     for a buffer: the SV that owns it, as record
     held_by   for a live record: what keeps it alive, as leak_sites'
               held_by entries
     text      one line for a person: "0x55efee189120: UNDEF SV of 24
               bytes made at poller.pl line 133, in main::poll (C site
-              sv.c:5594 Perl_newSV) in iteration 5; a leak: ..."
+              sv.c:5594 Perl_newSV) in iteration 5, called from
+              poller.pl line 148, in main::main; a leak: ..." (with
+              -c_frames the C site is the culprit, as in report())
 
 Leaks are judged with the module-wide C<skip> and C<min_age>.
 C<memtrace identify ADDR... FILE> answers the same from a capture.
