@@ -110,6 +110,43 @@ debian_fetch_source() {
     fail_log "$log" "fetching any $pkg source version ($(tr '\n' ' ' <<<"$versions"))"
 }
 
+# debian_source_sha256 PKG VERSION FILE: FILE's SHA-256 in the Sources
+# index entry of PKG VERSION (the private lists), or nothing.
+debian_source_sha256() {
+    apt-cache "${DEBIAN_APT_OPTS[@]}" showsrc "$1" 2>/dev/null |
+        awk -v pkg="$1" -v want="$2" -v file="$3" '
+            /^Package:/ { p = $2 }
+            /^Version:/ { ver = $2 }
+            /^[^ ]/ && !/^Checksums-Sha256:/ { in_sha = 0 }
+            /^Checksums-Sha256:/ { in_sha = 1; next }
+            in_sha && /^ / && p == pkg && ver == want && $3 == file { print $1; exit }'
+}
+
+# debian_download_orig PKG VERSION DIR LOG: download PKG=VERSION into the
+# empty directory DIR (apt-get source --download-only) and print the path
+# of its upstream tarball, PKG_*.orig.tar.*, checked against the index's
+# SHA-256; nothing if it did not come or does not match. A mirror that has
+# dropped the package's .dsc (a 404) fails the apt command but keeps what
+# did download: the tarball is what counts, so it is checked here instead.
+debian_download_orig() {
+    local pkg=$1 v=$2 dir=$3 log=$4 orig name want have
+    (cd "$dir" && apt-get "${DEBIAN_APT_OPTS[@]}" source --download-only "$pkg=$v") >>"$log" 2>&1 ||
+        echo "==> $pkg=$v: apt-get source failed; checking what did download" >>"$log"
+    orig=$(find "$dir" -maxdepth 1 -name "${pkg}_*.orig.tar.*" ! -name '*.asc' | head -n1)
+    if [[ -z "$orig" ]]; then
+        echo "==> $pkg=$v: its upstream tarball did not download" >>"$log"
+        return 0
+    fi
+    name=$(basename "$orig")
+    want=$(debian_source_sha256 "$pkg" "$v" "$name")
+    have=$(sha256sum "$orig" | cut -d' ' -f1)
+    if [[ -z "$want" || "$want" != "$have" ]]; then
+        echo "==> $pkg=$v: $name has SHA-256 $have, the index says '${want:-nothing}'" >>"$log"
+        return 0
+    fi
+    echo "$orig"
+}
+
 # debian_suite_sources SUITE...: one-line deb-src entries for the perl
 # sources of Debian's SUITEs (stable, testing, unstable, or code names), on
 # the first Debian mirror of the system's own 'deb' lines (not its security

@@ -92,18 +92,6 @@ find_cached_source() {
     [[ -n "$SRC_VERSION" && -d "$SRC_TREE/lib/Devel/MAT" ]]
 }
 
-# sha256_of VERSION FILE: FILE's SHA-256 in the Sources index entry of
-# $SRC_PKG VERSION (empty when not listed).
-sha256_of() {
-    apt-cache "${DEBIAN_APT_OPTS[@]}" showsrc "$SRC_PKG" 2>/dev/null |
-        awk -v want="$1" -v file="$2" '
-            /^Package:/ { pkg = $2 }
-            /^Version:/ { ver = $2 }
-            /^[^ ]/ && !/^Checksums-Sha256:/ { in_sha = 0 }
-            /^Checksums-Sha256:/ { in_sha = 1; next }
-            in_sha && /^ / && ver == want && $3 == file { print $1; exit }'
-}
-
 # add_suites: append deb-src lines for $MEMTRACE_DEVEL_MAT_SUITES, made from
 # the system's own lines for its release (same mirror, keyring, components).
 add_suites() {
@@ -123,25 +111,15 @@ add_suites() {
 # upstream tarball against the index, unpack it (with Debian's .dsc when it
 # came too) into $SRC_DIR; 0 on success.
 try_version() {
-    local v=$1 log=$2 dl orig name want have dest tree origin
+    local v=$1 log=$2 dl orig name dest tree origin
     dl=$SRC_DIR/$SRC_PKG.download.$$
     rm -rf "$dl"; mkdir -p "$dl"
     say "fetching $SRC_PKG source from Debian (apt-get source --download-only $SRC_PKG=$v)"
-    # A 404 for the .dsc or the Debian tarball fails the command but keeps
-    # what did download; what counts is checked below.
-    (cd "$dl" && apt-get "${DEBIAN_APT_OPTS[@]}" source --download-only "$SRC_PKG=$v") >>"$log" 2>&1 || true
-    orig=$(find "$dl" -maxdepth 1 -name "${SRC_PKG}_*.orig.tar.*" ! -name '*.asc' | head -n1)
-    if [[ -z "$orig" ]]; then
-        echo "==> $SRC_PKG=$v: its upstream tarball did not download" >>"$log"
-        return 1
-    fi
+    # The upstream tarball, checked, even if the .dsc or the Debian tarball
+    # did not download (then it is unpacked alone, below).
+    orig=$(debian_download_orig "$SRC_PKG" "$v" "$dl" "$log")
+    [[ -n "$orig" ]] || return 1
     name=$(basename "$orig")
-    want=$(sha256_of "$v" "$name")
-    have=$(sha256sum "$orig" | cut -d' ' -f1)
-    if [[ -z "$want" || "$want" != "$have" ]]; then
-        echo "==> $SRC_PKG=$v: $name has SHA-256 $have, the index says '${want:-nothing}'" >>"$log"
-        return 1
-    fi
     dest=$SRC_DIR/${SRC_PKG}_${v//[^A-Za-z0-9.+~-]/_}
     rm -rf "$dest"; mkdir -p "$dest"
     local dsc

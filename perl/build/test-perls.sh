@@ -82,14 +82,14 @@ orig_tarball() {
         dl=$SRC_DIR/download-$version.$$
         rm -rf "$dl"; mkdir -p "$dl"
         say "fetching perl $version's upstream tarball from Debian (perl=$v)"
-        if (cd "$dl" && apt-get "${DEBIAN_APT_OPTS[@]}" source --download-only "perl=$v") >>"$log" 2>&1; then
-            have=$(ls "$dl"/perl_"$version".orig.tar.* 2>/dev/null | head -n1 || true)
-            if [[ -n "$have" ]]; then
-                mv "$have" "$SRC_DIR/versions/"
-                rm -rf "$dl"
-                ls "$SRC_DIR"/versions/perl_"$version".orig.tar.* | head -n1
-                return 0
-            fi
+        # Only the upstream tarball is needed: it counts even where the
+        # mirror has dropped the version's .dsc.
+        have=$(debian_download_orig perl "$v" "$dl" "$log")
+        if [[ -n "$have" ]]; then
+            mv "$have" "$SRC_DIR/versions/"
+            rm -rf "$dl"
+            ls "$SRC_DIR"/versions/"$(basename "$have")"
+            return 0
         fi
         rm -rf "$dl"
     done
