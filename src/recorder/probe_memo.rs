@@ -253,8 +253,13 @@ mod imp {
             // self; only this thread writes it, not meanwhile.
             let last = unsafe { &*self.last.get() };
             if cop == last.cop && si == last.si {
-                return self.holds(last, cop, si);
+                let site = self.holds(last, cop, si);
+                if site != 0 {
+                    return site;
+                }
             }
+            // A statement reached from other callers is another entry of the
+            // same set (see memtrace_probe_remember): try each.
             let set = set_for(cop);
             let mut way = 0;
             while way < WAYS {
@@ -263,8 +268,8 @@ mod imp {
                     let site = self.holds(entry, cop, si);
                     if site != 0 {
                         self.last.set(entry);
+                        return site;
                     }
-                    return site;
                 }
                 way += 1;
             }
