@@ -227,21 +227,14 @@ pub fn note_hook_entry() {
 fn hook_entry() -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let (frame, ret): (usize, usize);
-        // SAFETY: reads this thread's two `memtrace_hook_frame` words
-        // (initial-exec TLS, see thread_slot.c) in place.
+        let offset = super::static_tls::offset_of_tls!("memtrace_hook_frame");
+        // SAFETY: this thread's two-word TLS variable `memtrace_hook_frame`.
         unsafe {
-            std::arch::asm!(
-                "mov {t}, qword ptr [rip + memtrace_hook_frame@GOTTPOFF]",
-                "mov {f}, qword ptr fs:[{t}]",
-                "mov {r}, qword ptr fs:[{t} + 8]",
-                t = out(reg) _,
-                f = out(reg) frame,
-                r = out(reg) ret,
-                options(nostack, preserves_flags, readonly),
-            );
+            (
+                super::static_tls::read_word(offset),
+                super::static_tls::read_word(offset + 8),
+            )
         }
-        (frame, ret)
     }
     #[cfg(not(target_arch = "x86_64"))]
     (0, 0)

@@ -28,6 +28,7 @@ mod published;
 pub mod ring;
 pub mod sequence;
 pub mod sites;
+mod static_tls;
 
 use std::io::Write;
 use std::sync::atomic::{
@@ -207,26 +208,30 @@ extern "C" {
 fn swap_logged_free(value: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        let was: usize;
-        // SAFETY: swaps this thread's `memtrace_logged_free` word, an
-        // initial-exec TLS variable (thread_slot.c). No stack, no flags.
-        unsafe {
-            std::arch::asm!(
-                "mov {t}, qword ptr [rip + memtrace_logged_free@GOTTPOFF]",
-                "mov {w}, qword ptr fs:[{t}]",
-                "mov qword ptr fs:[{t}], {v}",
-                t = out(reg) _,
-                w = out(reg) was,
-                v = in(reg) value,
-                options(nostack, preserves_flags),
-            );
-        }
-        was
+        let offset = static_tls::offset_of_tls!("memtrace_logged_free");
+        // SAFETY: this thread's own word-sized TLS variable.
+        unsafe { static_tls::swap_word(offset, value) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: swaps this thread's own TLS word.
+    // SAFETY: as above.
     unsafe {
         memtrace_logged_free_swap(value)
+    }
+}
+
+/// Swap this thread's `memtrace_in_malloc_hook` byte (thread_slot.c).
+#[inline(always)]
+fn swap_in_malloc_hook(value: u8) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let offset = static_tls::offset_of_tls!("memtrace_in_malloc_hook");
+        // SAFETY: this thread's own byte-sized TLS variable.
+        unsafe { static_tls::swap_byte(offset, value) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as above.
+    unsafe {
+        memtrace_in_malloc_hook_swap(value)
     }
 }
 
@@ -255,69 +260,24 @@ pub fn take_logged_free(addr: usize) -> bool {
 /// `thread_local!`, and read without a `__tls_get_addr` call.
 #[inline(always)]
 pub fn enter_malloc_hook() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let was: u32;
-        // SAFETY: swaps this thread's `memtrace_in_malloc_hook` byte, an
-        // initial-exec TLS variable (thread_slot.c), with 1. No stack.
-        unsafe {
-            std::arch::asm!(
-                "mov {t}, qword ptr [rip + memtrace_in_malloc_hook@GOTTPOFF]",
-                "movzx {w:e}, byte ptr fs:[{t}]",
-                "mov byte ptr fs:[{t}], 1",
-                t = out(reg) _,
-                w = out(reg) was,
-                options(nostack, preserves_flags),
-            );
-        }
-        was == 0
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: swaps this thread's own TLS byte.
-    unsafe {
-        memtrace_in_malloc_hook_swap(1) == 0
-    }
+    swap_in_malloc_hook(1) == 0
 }
 
 /// The end of what [`enter_malloc_hook`] began (when it returned true).
 #[inline(always)]
 pub fn leave_malloc_hook() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: clears this thread's `memtrace_in_malloc_hook` byte.
-    unsafe {
-        std::arch::asm!(
-            "mov {t}, qword ptr [rip + memtrace_in_malloc_hook@GOTTPOFF]",
-            "mov byte ptr fs:[{t}], 0",
-            t = out(reg) _,
-            options(nostack, preserves_flags),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: as above.
-    unsafe {
-        memtrace_in_malloc_hook_swap(0);
-    }
+    swap_in_malloc_hook(0);
 }
 
 /// The thread slot's value: on x86-64 read in place (two loads, no call).
+/// The slot changes only outside the hooks' fast paths, so two reads in one
+/// hook may be merged into one (the read is `pure`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn thread_slot() -> *mut std::ffi::c_void {
-    let value: *mut std::ffi::c_void;
-    // SAFETY: reads this thread's `memtrace_thread_slot`, an initial-exec
-    // TLS variable (thread_slot.c): its offset from the thread pointer is in
-    // the GOT. No stack, no flags, no writes.
-    unsafe {
-        std::arch::asm!(
-            "mov {v}, qword ptr [rip + memtrace_thread_slot@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) value,
-            // pure: the slot changes only outside the hooks' fast paths,
-            // so two reads in one hook may be merged into one.
-            options(pure, nostack, readonly, preserves_flags),
-        );
-    }
-    value
+    let offset = static_tls::offset_of_tls!("memtrace_thread_slot");
+    // SAFETY: this thread's own word-sized TLS variable.
+    unsafe { static_tls::read_word(offset) as _ }
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -21,8 +21,9 @@
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 
-/* Not static: on x86-64 the Rust side reads it in place (recorder/mod.rs,
- * thread_slot()); elsewhere it calls memtrace_thread_slot_get. */
+/* Not static: on x86-64 the Rust side reads it in place (recorder/lib.rs,
+ * thread_slot(), through static_tls.rs); elsewhere it calls
+ * memtrace_thread_slot_get. */
 MT_HIDDEN __thread void *memtrace_thread_slot __attribute__((tls_model("initial-exec")));
 
 MT_HIDDEN void *
@@ -48,7 +49,7 @@ MT_HIDDEN __thread uintptr_t memtrace_hook_frame[2] __attribute__((tls_model("in
  * allocation functions (-malloc): a call nested in it is passed through.
  * Read and written on every such call, so here rather than in a
  * thread_local! (see above); on x86-64 the Rust side reads it in place
- * (recorder/lib.rs, enter_malloc_hook). */
+ * (recorder/static_tls.rs). */
 MT_HIDDEN __thread unsigned char memtrace_in_malloc_hook __attribute__((tls_model("initial-exec")));
 
 MT_HIDDEN unsigned char
