@@ -80,8 +80,9 @@ debian_source_versions() {
 
 # debian_fetch_source PKG DEST LOG [--download-only]: refresh the private
 # lists, then 'apt-get source PKG=VERSION' (download, verify, unpack with
-# Debian's patches applied; with --download-only, only download) into the
-# empty directory DEST, newest version first, falling back to older ones.
+# Debian's patches applied; with --download-only, only download, and only
+# the upstream tarball counts: see debian_download_orig) into the empty
+# directory DEST, newest version first, falling back to older ones.
 # Sets DEBIAN_SOURCE_VERSION to the version fetched. All apt output is
 # appended to LOG; failures end in fail_log.
 debian_fetch_source() {
@@ -97,8 +98,14 @@ debian_fetch_source() {
     [[ -n "$versions" ]] || fail_log "$log" "apt-cache showsrc $pkg (no source versions listed)"
     for v in $versions; do
         rm -rf "$dest"; mkdir -p "$dest"
-        say "fetching $pkg source from Debian (apt-get source $pkg=$v)"
-        if (cd "$dest" && apt-get "${DEBIAN_APT_OPTS[@]}" source "${only[@]}" "$pkg=$v") >>"$log" 2>&1; then
+        say "fetching $pkg source from Debian (apt-get source ${only[*]:+${only[*]} }$pkg=$v)"
+        if [[ ${#only[@]} -gt 0 ]]; then
+            if [[ -n "$(debian_download_orig "$pkg" "$v" "$dest" "$log")" ]]; then
+                # shellcheck disable=SC2034  # the caller's result
+                DEBIAN_SOURCE_VERSION=$v
+                return 0
+            fi
+        elif (cd "$dest" && apt-get "${DEBIAN_APT_OPTS[@]}" source "$pkg=$v") >>"$log" 2>&1; then
             # shellcheck disable=SC2034  # the caller's result
             DEBIAN_SOURCE_VERSION=$v
             return 0
