@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::heap::Heap;
 use crate::holder::Holder;
-use crate::leaks::{culprit, CFrameText, Frame};
-use crate::report::{c_site_text, hex, perl_site_text};
+use crate::leaks::{CFrameText, Frame};
+use crate::report::{callers_text, culprit_text, hex, perl_site_text};
 use crate::rule::LeakRule;
 
 /// What is known of one live record.
@@ -201,30 +201,15 @@ pub fn describe(info: &RecordInfo) -> String {
         "sv" => format!("{} SV", info.type_name),
         _ => format!("{} buffer", info.type_name),
     };
-    let mut c_site = c_site_text(&info.c_file, info.c_line, &info.c_func);
-    if let Some(found) = culprit(&info.c_frames) {
-        let named = c_site_text(&found.file, found.line, &found.func);
-        if named != c_site {
-            c_site = format!("{named}, allocated by {c_site}");
-        }
-    }
-    // The callers: the stack past the record's own statement.
-    let callers = match info.stack.first() {
-        Some(f) if f.file == info.file && f.line == info.line => &info.stack[1..],
-        _ => &info.stack[..],
+    let c_site = match culprit_text(&info.c_file, info.c_line, &info.c_func, &info.c_frames) {
+        (named, Some(allocator)) => format!("{named}, allocated by {allocator}"),
+        (c_site, None) => c_site,
     };
+    let callers = callers_text(&info.stack, &info.file, info.line);
     let called_from = if callers.is_empty() {
         String::new()
     } else {
-        let frames: Vec<String> = callers
-            .iter()
-            .map(|f| {
-                perl_site_text(&f.file, f.line, &f.sub)
-                    .trim_start_matches("at ")
-                    .to_string()
-            })
-            .collect();
-        format!(", called from {}", frames.join(" <- "))
+        format!(", called from {}", callers.join(" <- "))
     };
     format!(
         "{what} of {} bytes made {} (C site {c_site}) in iteration {}{called_from}; {}",

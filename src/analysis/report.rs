@@ -6,7 +6,7 @@ use std::fmt::Write;
 use memtrace_format::{Header, Kind, Snapshot};
 
 use crate::heap::Heap;
-use crate::leaks::{leak_sites, merge_sites, Frame, LeakSite};
+use crate::leaks::{leak_sites, merge_sites, CFrameText, Frame, LeakSite};
 use crate::rule::LeakRule;
 use crate::status::Status;
 
@@ -424,13 +424,10 @@ pub fn site_lines(site: &LeakSite) -> Vec<String> {
         }
         _ => site.status.name().to_string(),
     };
-    let mut c_site = c_site_text(&site.c_file, site.c_line, &site.c_func);
-    if let Some(culprit) = crate::leaks::culprit(&site.c_frames) {
-        let named = c_site_text(&culprit.file, culprit.line, &culprit.func);
-        if named != c_site {
-            c_site = format!("{named} (allocated by {c_site})");
-        }
-    }
+    let c_site = match culprit_text(&site.c_file, site.c_line, &site.c_func, &site.c_frames) {
+        (named, Some(allocator)) => format!("{named} (allocated by {allocator})"),
+        (c_site, None) => c_site,
+    };
     let mut second = format!(
         "C site: {c_site}; {status}; {}",
         per_iteration_text(&site.per_iteration)
@@ -466,23 +463,10 @@ const STACKS_SHOWN: usize = 5;
 /// was called from (a stack of the site's own line alone says nothing).
 pub fn stack_lines(site: &LeakSite) -> Vec<String> {
     let mut lines = Vec::new();
-    let callers = |frames: &[Frame]| -> Vec<String> {
-        let from = match frames.first() {
-            Some(f) if f.file == site.file && f.line == site.line => &frames[1..],
-            _ => frames,
-        };
-        from.iter()
-            .map(|f| {
-                perl_site_text(&f.file, f.line, &f.sub)
-                    .trim_start_matches("at ")
-                    .to_string()
-            })
-            .collect()
-    };
     let shown: Vec<(u64, Vec<String>)> = site
         .stacks
         .iter()
-        .map(|s| (s.count, callers(&s.frames)))
+        .map(|s| (s.count, callers_text(&s.frames, &site.file, site.line)))
         .filter(|(_, callers)| !callers.is_empty())
         .collect();
     for (count, callers) in shown.iter().take(STACKS_SHOWN) {
@@ -529,6 +513,47 @@ pub fn perl_site_text(file: &str, line: u32, sub: &str) -> String {
         let _ = write!(text, ", in {sub}");
     }
     text
+}
+
+/// Where a stack was called from: its frames past the statement at `file`
+/// line `line` that made the allocation (a stack of that line alone says
+/// nothing), each as "FILE line N, in SUB".
+pub fn callers_text(frames: &[Frame], file: &str, line: u32) -> Vec<String> {
+    let from = match frames.first() {
+        Some(f) if f.file == file && f.line == line => &frames[1..],
+        _ => frames,
+    };
+    from.iter()
+        .map(|f| {
+            perl_site_text(&f.file, f.line, &f.sub)
+                .trim_start_matches("at ")
+                .to_string()
+        })
+        .collect()
+}
+
+/// The C site to name: the culprit among the native frames (the first
+/// outside perl's allocation functions, see `leaks::culprit`) when there
+/// is one other than the logged site, with the logged site (the
+/// allocator) beside it; else the logged site alone.
+pub fn culprit_text(
+    c_file: &str,
+    c_line: u32,
+    c_func: &str,
+    c_frames: &[CFrameText],
+) -> (String, Option<String>) {
+    let logged = c_site_text(c_file, c_line, c_func);
+    match crate::leaks::culprit(c_frames) {
+        Some(found) => {
+            let named = c_site_text(&found.file, found.line, &found.func);
+            if named == logged {
+                (logged, None)
+            } else {
+                (named, Some(logged))
+            }
+        }
+        None => (logged, None),
+    }
 }
 
 /// "sv.c:5594 Perl_newSV", "malloc" (a function alone: the interposed
