@@ -415,7 +415,7 @@ pub fn record_fast_new(
     let context = if may_call {
         match op {
             Op::Alloc if records_malloc() => {
-                held_malloc_context(addr).unwrap_or_else(|| capture_context_on(local, 0))
+                take_held_malloc(addr).unwrap_or_else(|| capture_context_on(local, 0))
             }
             _ => capture_context_on(local, 0),
         }
@@ -428,9 +428,10 @@ pub fn record_fast_new(
     let Some((local, ring, nursery)) = enter_solo_on(local) else {
         return false;
     };
-    if op == Op::Alloc && records_malloc() {
+    if op == Op::Alloc && records_malloc() && !may_call {
         // Merged with the interposed malloc's record of the same block,
-        // held here since a moment ago (see `Op::Malloc`).
+        // held here since a moment ago (see `Op::Malloc`); with `may_call`,
+        // `take_held_malloc` took it already.
         nursery.cancel(live::live_key(sites::Kind::Mem, addr));
     }
     let kind = if op == Op::NewSv {
@@ -470,17 +471,19 @@ pub fn record_fast_new(
     done
 }
 
-/// The context of the interposed `malloc`'s record of the block at `addr`,
-/// if this (solo) thread holds it: perl's `Newx` called that `malloc` a
-/// moment ago, from the same statement, so its Perl call stack is the one
-/// now running and its native frames are these with the allocator
-/// (`Perl_safesysmalloc`) in front; the C site named is the same. Taking
-/// it saves the second walk of both stacks for every logged allocation.
+/// Take the interposed `malloc`'s record of the block at `addr` out of
+/// this (solo) thread's nursery, where perl's logged allocation of the
+/// same block replaces it (see `Op::Malloc`), and give its context: perl's
+/// `Newx` called that `malloc` a moment ago, from the same statement, so
+/// its Perl call stack is the one now running and its native frames are
+/// these with the allocator (`Perl_safesysmalloc`) in front; the C site
+/// named is the same. This saves the second walk of both stacks for every
+/// logged allocation.
 #[inline(always)]
-fn held_malloc_context(addr: usize) -> Option<Context> {
+fn take_held_malloc(addr: usize) -> Option<Context> {
     let (_, ring, nursery) = enter_solo()?;
     let context = nursery
-        .held(live::live_key(sites::Kind::Mem, addr))
+        .take(live::live_key(sites::Kind::Mem, addr))
         .filter(|held| held.op == Op::Malloc)
         .map(|held| held.context);
     ring.leave_hook();

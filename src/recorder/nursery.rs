@@ -275,12 +275,6 @@ impl Nursery {
         }
     }
 
-    /// The held allocation `key`, if it is held.
-    #[inline(always)]
-    pub fn held(&self, key: u64) -> Option<Event> {
-        self.find(key).map(|index| self.events[index].event())
-    }
-
     fn holds(&self, key: u64) -> bool {
         self.find(key).is_some()
     }
