@@ -4,6 +4,12 @@ use std::collections::HashMap;
 
 use super::sites::{Kind, SiteId};
 
+mod sv_heads;
+mod zeroed;
+
+use sv_heads::SvHeads;
+use zeroed::{AllZeroValid, Zeroed};
+
 /// One live allocation, as the table hands it out: its site, size and the
 /// iteration it was made in. The table itself keeps it packed with its key
 /// into 16 bytes (see [`LiveTable`]).
@@ -43,7 +49,119 @@ impl LiveRecord {
     }
 }
 
-/// The live table: live key -> [`LiveRecord`], open addressing with linear
+/// The live table: one [`LiveRecord`] per live key (see [`live_key`]).
+///
+/// Logged buffers and `malloc` blocks are kept hashed by address
+/// ([`AddressTable`]); SV heads are kept the way perl lays them out
+/// ([`SvHeads`]), where the heads perl makes and frees together are
+/// neighbours. An SV head that table refuses (see [`SvHeads::insert`])
+/// goes to the hashed one; `sv_spilled` counts those, so that while it is
+/// 0 (always, in practice) an SV key is looked for in one place only.
+#[derive(Default)]
+pub struct LiveTable {
+    addresses: AddressTable,
+    sv_heads: SvHeads,
+    sv_spilled: usize,
+}
+
+impl LiveTable {
+    pub fn len(&self) -> usize {
+        self.addresses.len() + self.sv_heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes of both tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.addresses.heap_bytes() + self.sv_heads.heap_bytes()
+    }
+
+    /// Start loading where `key` is (or would go), so that a later
+    /// operation on it does not wait for memory.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        if is_sv_key(key) {
+            self.sv_heads.prefetch(key)
+        } else {
+            self.addresses.prefetch(key)
+        }
+    }
+
+    pub fn contains_key(&self, key: &u64) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn get(&self, key: &u64) -> Option<LiveRecord> {
+        if !is_sv_key(*key) {
+            return self.addresses.get(key);
+        }
+        match self.sv_heads.get(*key) {
+            None if self.sv_spilled > 0 => self.addresses.get(key),
+            found => found,
+        }
+    }
+
+    /// Insert or replace; the replaced record, if any.
+    #[inline(always)]
+    pub fn insert(&mut self, key: u64, record: LiveRecord) -> Option<LiveRecord> {
+        if !is_sv_key(key) {
+            return self.addresses.insert(key, record);
+        }
+        if self.sv_spilled == 0 || !self.addresses.contains_key(&key) {
+            if let Ok(replaced) = self.sv_heads.insert(key, record) {
+                return replaced;
+            }
+        }
+        self.insert_spilled(key, record)
+    }
+
+    /// An SV head the arena-shaped table refused, or that is already in the
+    /// hashed one: kept hashed (and nowhere else).
+    #[cold]
+    #[inline(never)]
+    fn insert_spilled(&mut self, key: u64, record: LiveRecord) -> Option<LiveRecord> {
+        let was_in_heads = self.sv_heads.remove(key);
+        let replaced = self.addresses.insert(key, record);
+        if replaced.is_none() {
+            self.sv_spilled += 1;
+        }
+        replaced.or(was_in_heads)
+    }
+
+    /// Remove `key`; its record, if it was there.
+    #[inline(always)]
+    pub fn remove(&mut self, key: &u64) -> Option<LiveRecord> {
+        if !is_sv_key(*key) {
+            return self.addresses.remove(key);
+        }
+        match self.sv_heads.remove(*key) {
+            None if self.sv_spilled > 0 => {
+                let removed = self.addresses.remove(key);
+                self.sv_spilled -= removed.is_some() as usize;
+                removed
+            }
+            removed => removed,
+        }
+    }
+
+    /// Every (key, record), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, LiveRecord)> + '_ {
+        self.addresses.iter().chain(self.sv_heads.iter())
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter().map(|(key, _)| key)
+    }
+}
+
+#[inline(always)]
+fn is_sv_key(key: u64) -> bool {
+    key & 1 == 1
+}
+
+/// Live records by key, hashed: open addressing with linear
 /// probing over one array of 16-byte slots (an all-zero slot is empty: no
 /// live key is 0), deletion by backward shift (no tombstones).
 ///
@@ -51,7 +169,7 @@ impl LiveRecord {
 /// operation touches one slot, which is one aligned quarter of a cache line
 /// (rarely the next line too, for a probe or a shift), where a SwissTable
 /// touches a control group and a bucket; and the aggregator can
-/// [`LiveTable::prefetch`] the slots of the events it will apply next, so
+/// [`AddressTable::prefetch`] the slots of the events it will apply next, so
 /// that their cache misses overlap instead of following one another.
 ///
 /// A slot packs the key with the record (see [`Slot`]). The rare record
@@ -64,7 +182,7 @@ impl LiveRecord {
 /// right after growing, 23 just before. (Past 13/16, inserts probed
 /// twice as many slots while the table filled, on tables that no cache
 /// holds.)
-pub struct LiveTable {
+struct AddressTable {
     slots: Slots,
     len: usize,
     /// `64 - log2(slots.len())`: the home slot is the top bits of the hash
@@ -136,134 +254,16 @@ fn mix(key: u64) -> u64 {
     key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// From this size on, a slot array is mapped on its own (see [`Slots`]).
-const MAP_FROM_BYTES: usize = 128 << 10;
+/// The slot array: zeroed memory (all-zero is an empty slot; see
+/// [`Zeroed`] for where it comes from).
+type Slots = Zeroed<Slot>;
 
-/// The slot array: zeroed memory (all-zero is an empty slot), so a big
-/// table costs no writes until its pages are touched.
-///
-/// From 128 KiB on it is mapped on its own, not taken from malloc: when the
-/// table grows, the old array goes straight back to the system, and the
-/// traced program's heap is left as it would be without the recorder
-/// (glibc raises its mmap threshold when a block it mapped is freed, after
-/// which the program's own large blocks would come from the heap).
-///
-/// No huge pages are asked for. With `MADV_HUGEPAGE` each fault on a fresh
-/// table had the kernel find and zero 2 MiB (compacting memory if need
-/// be), which cost bigheap more than the TLB misses it saved: recording-on
-/// time 1.01-1.10x of without, in alternating runs.
-struct Slots {
-    ptr: *mut Slot,
-    len: usize,
-    /// Bytes mapped with mmap (0: allocated with the global allocator).
-    mapped: usize,
-}
+// SAFETY: two integers.
+unsafe impl AllZeroValid for Slot {}
 
-// SAFETY: `Slots` owns its memory outright, like a Box<[Slot]>.
-unsafe impl Send for Slots {}
-unsafe impl Sync for Slots {}
-
-impl Slots {
-    fn none() -> Slots {
-        Slots {
-            ptr: std::ptr::NonNull::dangling().as_ptr(),
-            len: 0,
-            mapped: 0,
-        }
-    }
-
-    fn zeroed(len: usize) -> Slots {
-        use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
-        let layout = Layout::array::<Slot>(len).expect("table size overflow");
-        if layout.size() >= MAP_FROM_BYTES {
-            if let Some(slots) = Slots::map(len, layout.size()) {
-                return slots;
-            }
-        }
-        // SAFETY: `layout` has non-zero size (len >= MIN_SLOTS); all-zero
-        // bytes are a valid `Slot` (two integers).
-        let ptr = unsafe { alloc_zeroed(layout) } as *mut Slot;
-        if ptr.is_null() {
-            handle_alloc_error(layout);
-        }
-        Slots {
-            ptr,
-            len,
-            mapped: 0,
-        }
-    }
-
-    #[cfg(unix)]
-    fn map(len: usize, bytes: usize) -> Option<Slots> {
-        // Populated at once: growing writes all over it right away, and one
-        // call that maps every page costs far less than a fault per page.
-        #[cfg(target_os = "linux")]
-        let populate = libc::MAP_POPULATE;
-        #[cfg(not(target_os = "linux"))]
-        let populate = 0;
-        // SAFETY: a fresh anonymous private mapping, owned from here on.
-        let raw = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | populate,
-                -1,
-                0,
-            )
-        };
-        if raw == libc::MAP_FAILED {
-            return None;
-        }
-        Some(Slots {
-            ptr: raw as *mut Slot,
-            len,
-            mapped: bytes,
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn map(_len: usize, _bytes: usize) -> Option<Slots> {
-        None
-    }
-
-    fn bytes(&self) -> usize {
-        self.mapped.max(self.len * std::mem::size_of::<Slot>())
-    }
-}
-
-impl Drop for Slots {
-    fn drop(&mut self) {
-        if self.mapped > 0 {
-            // SAFETY: mapped by `Slots::map`, exactly this range.
-            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.mapped) };
-        } else if self.len > 0 {
-            let layout = std::alloc::Layout::array::<Slot>(self.len).expect("was allocated");
-            // SAFETY: allocated by `Slots::zeroed` with this layout.
-            unsafe { std::alloc::dealloc(self.ptr as *mut u8, layout) };
-        }
-    }
-}
-
-impl std::ops::Deref for Slots {
-    type Target = [Slot];
-
-    fn deref(&self) -> &[Slot] {
-        // SAFETY: `len` initialised slots (zeroed memory) at `ptr`, owned.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl std::ops::DerefMut for Slots {
-    fn deref_mut(&mut self) -> &mut [Slot] {
-        // SAFETY: as above, and `&mut self` is the only access.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Default for LiveTable {
+impl Default for AddressTable {
     fn default() -> Self {
-        LiveTable {
+        AddressTable {
             slots: Slots::none(),
             len: 0,
             shift: 63,
@@ -272,18 +272,9 @@ impl Default for LiveTable {
     }
 }
 
-impl LiveTable {
+impl AddressTable {
     pub fn len(&self) -> usize {
         self.len + self.unpacked.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Slots allocated (each 16 bytes).
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
     }
 
     /// Heap bytes of the table (the unpacked records' map estimated from
@@ -448,7 +439,7 @@ impl LiveTable {
     #[inline(never)]
     fn grow(&mut self) {
         let new_len = (self.slots.len() * 2).max(MIN_SLOTS);
-        let old = std::mem::replace(&mut self.slots, Slots::zeroed(new_len));
+        let old = std::mem::replace(&mut self.slots, Slots::new(new_len));
         self.shift = 64 - new_len.trailing_zeros();
         let mask = self.mask();
         const AHEAD: usize = 16;
@@ -476,10 +467,6 @@ impl LiveTable {
             .filter(|s| !s.is_empty())
             .map(|s| (s.key(), s.record()))
             .chain(self.unpacked.iter().map(|(&key, &record)| (key, record)))
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.iter().map(|(key, _)| key)
     }
 }
 
@@ -583,7 +570,12 @@ mod tests {
             x ^= x << 17;
             // Few distinct keys, so that runs form and removals shift them;
             // now and then a key, site or size no slot holds.
+            // SV keys (bit 0) are now and then 8 bytes after another,
+            // so that two share one word of the arena-shaped table.
             let mut key = (((x % 5000) + 1) * 16) | ((x >> 40) & 1);
+            if key & 1 == 1 && (x >> 44) & 1 == 1 {
+                key += 8;
+            }
             if (x >> 20).is_multiple_of(61) {
                 key |= 1 << 52;
             }
@@ -592,8 +584,11 @@ mod tests {
             } else {
                 step as u32
             };
+            // SV heads have no size, but for one in 17.
             let size = if (x >> 28).is_multiple_of(59) {
                 step << 33
+            } else if key & 1 == 1 && !(x >> 32).is_multiple_of(17) {
+                0
             } else {
                 step
             };
@@ -621,6 +616,50 @@ mod tests {
                 assert!(table.heap_bytes() <= 60 * table.len(), "{i}");
             }
         }
+    }
+
+    #[test]
+    fn sv_heads_laid_out_as_perl_does_cost_under_16_bytes_each() {
+        // Arenas of 170 heads of 24 bytes, as perl 5.36 makes them.
+        let arena = |n: u64, slot: u64| 0x5555_0000_0000 + n * 4096 + slot * 24 + 1;
+        let mut table = LiveTable::default();
+        for n in 0..2000 {
+            for slot in 0..170 {
+                let record = LiveRecord::new(n as u32, 0, slot as u32);
+                assert_eq!(table.insert(arena(n, slot), record), None);
+            }
+        }
+        assert_eq!(table.len(), 340_000);
+        assert_eq!(table.sv_spilled, 0);
+        assert!(
+            table.heap_bytes() <= 16 * table.len(),
+            "{}",
+            table.heap_bytes()
+        );
+        assert_eq!(
+            table.get(&arena(1999, 169)),
+            Some(LiveRecord::new(1999, 0, 169))
+        );
+
+        // All but one arena freed: the empty pages are swept out, and made
+        // again (from the pages given back) when perl reuses the arenas.
+        for n in 1..2000 {
+            for slot in 0..170 {
+                assert!(table.remove(&arena(n, slot)).is_some());
+            }
+        }
+        assert_eq!(table.len(), 170);
+        assert!(table.sv_heads.heap_bytes() >= 2000 * 2048);
+        for slot in 0..170 {
+            table.insert(arena(7, slot), LiveRecord::new(7, 0, 1));
+        }
+        assert_eq!(table.len(), 340);
+        assert_eq!(table.iter().filter(|(_, r)| r.site == 7).count(), 170);
+        let mut keys: Vec<u64> = table.keys().collect();
+        keys.sort_unstable();
+        let mut expected: Vec<u64> = (0..170).flat_map(|s| [arena(0, s), arena(7, s)]).collect();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 
     #[test]
