@@ -222,14 +222,10 @@ impl Nursery {
     /// the event `make` builds (called only then); false if the set is full.
     #[inline(always)]
     pub fn hold_if_room(&mut self, key: u64, make: impl FnOnce() -> Event) -> bool {
-        let set = set_of(key);
-        let slot = if self.keys[set] == 0 {
-            set
-        } else if self.keys[set + 1] == 0 {
-            set + 1
-        } else {
+        let slot = self.free_way(set_of(key));
+        if self.keys[slot] != 0 {
             return false;
-        };
+        }
         self.place(slot, key, make());
         true
     }
@@ -250,13 +246,20 @@ impl Nursery {
     #[inline(always)]
     fn victim(&self, key: u64) -> usize {
         let set = set_of(key);
-        if self.keys[set] == 0 {
-            set
-        } else if self.keys[set + 1] == 0 {
-            set + 1
+        let free = self.free_way(set);
+        if self.keys[free] == 0 {
+            free
         } else {
             set + self.older_way[set / NURSERY_WAYS] as usize
         }
+    }
+
+    /// The first way of `set` that is free, or its second way if neither
+    /// is. Which way is free goes either way at random, so it is picked
+    /// without a branch: `set` is even, and `| 1` is the second way.
+    #[inline(always)]
+    fn free_way(&self, set: usize) -> usize {
+        set | (self.keys[set] != 0) as usize
     }
 
     /// The slot holding allocation `key`, if it is held.
@@ -265,14 +268,11 @@ impl Nursery {
         if key == 0 {
             return None; // address 0: never held, and the mark of a free slot
         }
+        // Which way holds it goes either way at random: the way is picked
+        // without a branch (see `free_way`), then looked at.
         let set = set_of(key);
-        if self.keys[set] == key {
-            Some(set)
-        } else if self.keys[set + 1] == key {
-            Some(set + 1)
-        } else {
-            None
-        }
+        let way = set | (self.keys[set] != key) as usize;
+        (self.keys[way] == key).then_some(way)
     }
 
     fn holds(&self, key: u64) -> bool {
