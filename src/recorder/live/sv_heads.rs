@@ -120,6 +120,12 @@ impl SvHeads {
         self.len
     }
 
+    /// Pages in the directory, with live heads or none.
+    #[cfg(test)]
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
     /// Bytes held: the directory and every page of words made.
     pub fn heap_bytes(&self) -> usize {
         self.directory.bytes() + self.pool.bytes()
