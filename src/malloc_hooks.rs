@@ -329,7 +329,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 
 #[cold]
 #[inline(never)]
-unsafe fn free_hooked(p: *mut c_void) {
+unsafe extern "C" fn free_hooked(p: *mut c_void) {
     if p.is_null() || in_arena(p) {
         return;
     }
