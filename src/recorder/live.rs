@@ -11,8 +11,9 @@ use sv_heads::SvHeads;
 use zeroed::{AllZeroValid, Zeroed};
 
 /// One live allocation, as the table hands it out: its site, size and the
-/// iteration it was made in. The table itself keeps it packed with its key
-/// into 16 bytes (see [`LiveTable`]).
+/// iteration it was made in. The tables keep it packed: with its key in
+/// 16 bytes (see [`AddressTable`]), or for an SV head in 8 bytes beside
+/// its neighbours' (see [`SvHeads`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveRecord {
     pub site: SiteId,
