@@ -155,6 +155,15 @@ impl LiveTable {
     pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.iter().map(|(key, _)| key)
     }
+
+    /// The addresses of every live buffer and `malloc` block (no SV heads),
+    /// without a look at the SV heads' table.
+    pub fn block_addresses(&self) -> impl Iterator<Item = usize> + '_ {
+        self.addresses
+            .iter()
+            .filter(|&(key, _)| !is_sv_key(key))
+            .map(|(key, _)| key as usize)
+    }
 }
 
 #[inline(always)]
@@ -605,6 +614,15 @@ mod tests {
             assert_eq!(table.get(key), Some(*record));
         }
         assert_eq!(table.iter().count(), model.len());
+        let mut blocks: Vec<usize> = table.block_addresses().collect();
+        blocks.sort_unstable();
+        let mut expected: Vec<usize> = model
+            .keys()
+            .filter(|&&key| !is_sv_key(key))
+            .map(|&key| key as usize)
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(blocks, expected);
         assert!(table.heap_bytes() <= 64 * table.len().max(MIN_SLOTS));
     }
 

@@ -7,13 +7,11 @@ use std::sync::Arc;
 use super::aggregator::Aggregator;
 use super::c_frames::CFramesCache;
 use super::event::{Event, StackId};
-use super::live::split_key;
 use super::nursery::Nursery;
 use super::probe_memo::ProbeMemo;
 use super::published::PublishedAllocations;
 use super::ring::Ring;
 use super::sequence::Numbering;
-use super::sites::Kind;
 use super::{CurrentCop, ProbeScratch, SiteSource};
 
 const COP_CACHE_SIZE: usize = 1024;
@@ -181,14 +179,9 @@ impl Local {
         // SAFETY: as above.
         if let Some(filter) = unsafe { &mut *self.published.get() } {
             if filter.is_crowded() {
-                let live_mem = aggregator
-                    .live
-                    .keys()
-                    .map(split_key)
-                    .filter(|(kind, _)| *kind == Kind::Mem);
                 filter.rebuild(
                     aggregator.totals.mem_live as usize,
-                    live_mem.map(|(_, addr)| addr),
+                    aggregator.live.block_addresses(),
                 );
             }
         }
