@@ -124,6 +124,33 @@ PERL
         '... and the report names that function as the C site of each, the allocator beside it');
 }
 
+# Two XSUBs that leak through the same allocator, called on one Perl line:
+# their leaks share the Perl site and the C site perl names (malloc), and
+# only the culprit among the native frames tells them apart. Two sites,
+# each with its own culprit and count, not one named after the commoner.
+{
+    my $script = write_script(<<'PERL');
+use Unlogged;
+use Devel::MemTrace qw(checkpoint leak_sites);
+for (1 .. 8) {
+    Unlogged::leak_malloc(100); Unlogged::leak_newx(200);
+    checkpoint();
+}
+my @at_line = grep { $_->{kind} eq 'malloc' && $_->{line} == 4 } leak_sites();
+print map { "$_->{count} $_->{bytes} " . (grep { /^XS_/ } map { $_->{func} } @{ $_->{c_frames} })[0] . "\n" }
+  sort { $a->{bytes} <=> $b->{bytes} } @at_line;
+print Devel::MemTrace::report() =~ /^ +(C site: Unlogged\.xs:\d+ \w+) \(allocated by malloc\);/mg;
+PERL
+    my $run = run_perl('-MDevel::MemTrace=-malloc,-c_frames', $script);
+    my ($sites, $report) = $run->{stdout} =~ /\A((?:\d+ \d+ \w+\n)*)(.*)\z/s;
+    # 8 iterations: 0 is warm-up, and 6 and 7 are too young (-min_age=2).
+    is($sites, "5 500 XS_Unlogged_leak_malloc\n5 1000 XS_Unlogged_leak_newx\n",
+        'two XSUBs leaking on one line through malloc: two sites, each with its culprit, count and bytes')
+      or diag $run->{stdout}, $run->{stderr};
+    like($report, qr/\AC site: Unlogged\.xs:\d+ XS_Unlogged_leak_newx(?:C site: Unlogged\.xs:\d+ \w+)*?C site: Unlogged\.xs:\d+ XS_Unlogged_leak_malloc/,
+        '... and the report lists both, the one with more bytes first');
+}
+
 # sv_grow's string buffer, which perl never logs: a leak beside its SV's,
 # at the same line, owned by that SV.
 {

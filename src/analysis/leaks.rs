@@ -96,7 +96,7 @@ pub struct StackCount {
 }
 
 /// One native frame, named.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct CFrameText {
     pub func: String,
     pub file: String,
@@ -177,12 +177,19 @@ const CALL_MACHINERY: &[&str] = &[
 /// code); else the first outside the allocation functions. None if there
 /// are no frames, or all are allocation functions.
 pub fn culprit(frames: &[CFrameText]) -> Option<&CFrameText> {
+    culprit_index(frames).map(|i| &frames[i])
+}
+
+/// Where in `frames` [`culprit`] is.
+fn culprit_index(frames: &[CFrameText]) -> Option<usize> {
     let mut made = frames
         .iter()
-        .filter(|f| !f.func.is_empty() && !is_allocator(&f.func));
+        .enumerate()
+        .filter(|(_, f)| !f.func.is_empty() && !is_allocator(&f.func));
     let first = made.clone().next();
-    made.find(|f| !CALL_MACHINERY.contains(&f.func.as_str()))
+    made.find(|(_, f)| !CALL_MACHINERY.contains(&f.func.as_str()))
         .or(first)
+        .map(|(i, _)| i)
 }
 
 /// How leak sites are formed.
@@ -198,6 +205,12 @@ pub enum Grouping {
 }
 
 impl LeakSite {
+    /// The C function its leaks were made by, when native frames were
+    /// taken (see [`culprit`]): part of what makes a site, with [`Self::key`].
+    pub fn culprit(&self) -> Option<&CFrameText> {
+        culprit(&self.c_frames)
+    }
+
     /// The key under which sites of different heaps (captures of several
     /// processes, or of one process at two times) are the same site.
     pub fn key(&self) -> SiteKey {
@@ -258,7 +271,16 @@ struct GroupKey {
     c_file: u32,
     c_line: u32,
     c_func: u32,
+    culprit: Culprit,
 }
+
+/// The culprit among a leak's native frames (see [`culprit`]), as string
+/// ids (function, file) and line: two leaks made at one Perl line and one
+/// C site (perl's `Perl_newSV`, or `malloc`) by different C functions
+/// (two XSUBs called on one line) are two sites. [`NO_CULPRIT`] for a leak
+/// without native frames.
+type Culprit = (u32, u32, u32);
+const NO_CULPRIT: Culprit = (u32::MAX, u32::MAX, 0);
 
 struct Group {
     key: GroupKey,
@@ -299,8 +321,12 @@ struct Grouper<'h, 'a> {
     by_site: Vec<u32>,
     by_key: HashMap<GroupKey, u32>,
     grouping: &'h Grouping,
-    /// Group index by (allocation site, stack), grouping by stack.
-    by_site_stack: HashMap<(u32, u32), u32>,
+    /// Group index by (allocation site, stack or `NONE`, culprit), for the
+    /// leaks `by_site` does not serve: grouping by stack, or with a
+    /// culprit.
+    by_context: HashMap<(u32, u32, Culprit), u32>,
+    /// The culprit of each native frames list, by its id, once found.
+    culprits: Vec<Option<Culprit>>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -315,8 +341,26 @@ impl<'h, 'a> Grouper<'h, 'a> {
             by_site: vec![NONE; heap.tables.sites.len()],
             by_key: HashMap::new(),
             grouping,
-            by_site_stack: HashMap::new(),
+            by_context: HashMap::new(),
+            culprits: vec![None; heap.tables.c_frames.len()],
         }
+    }
+
+    /// The culprit of native frames list `id`.
+    fn culprit_of(&mut self, id: u32) -> Culprit {
+        let Some(slot) = self.culprits.get_mut(id as usize) else {
+            return NO_CULPRIT;
+        };
+        *slot.get_or_insert_with(|| {
+            let text = self.heap.c_frames_text(id);
+            match culprit_index(&text) {
+                Some(i) => {
+                    let frame = &self.heap.tables.c_frames[id as usize].frames[i];
+                    (frame.func, frame.file, frame.line)
+                }
+                None => NO_CULPRIT,
+            }
+        })
     }
 
     /// Add one completed leak (one outside first..=last is left out).
@@ -324,15 +368,22 @@ impl<'h, 'a> Grouper<'h, 'a> {
         if !(self.first..=self.last).contains(&leak.iteration) {
             return;
         }
-        let index = match self.grouping {
-            Grouping::Site => match self.by_site[leak.site as usize] {
-                NONE => self.group_of_site(leak.site, None),
+        let culprit = self.culprit_of(leak.c_frames);
+        let stack = match self.grouping {
+            Grouping::Site => None,
+            Grouping::Stack { .. } => Some(leak.stack),
+        };
+        let index = if stack.is_none() && culprit == NO_CULPRIT {
+            match self.by_site[leak.site as usize] {
+                NONE => self.group_of_site(leak.site, None, culprit),
                 index => index,
-            },
-            Grouping::Stack { .. } => match self.by_site_stack.get(&(leak.site, leak.stack)) {
+            }
+        } else {
+            let context = (leak.site, stack.unwrap_or(NONE), culprit);
+            match self.by_context.get(&context) {
                 Some(&index) => index,
-                None => self.group_of_site(leak.site, Some(leak.stack)),
-            },
+                None => self.group_of_site(leak.site, stack, culprit),
+            }
         };
         let type_id = match leak.kind {
             Kind::Sv => leak.sv_type,
@@ -357,9 +408,9 @@ impl<'h, 'a> Grouper<'h, 'a> {
     }
 
     /// The group of an allocation site (and, grouping by stack, of the
-    /// stack its leak was made with).
+    /// stack its leak was made with; and of its leak's culprit).
     #[cold]
-    fn group_of_site(&mut self, site_id: u32, stack: Option<u32>) -> u32 {
+    fn group_of_site(&mut self, site_id: u32, stack: Option<u32>, culprit: Culprit) -> u32 {
         let site = self.heap.site(site_id);
         let perl_site = match (self.grouping, stack) {
             (Grouping::Stack { library }, Some(stack)) => self
@@ -374,6 +425,7 @@ impl<'h, 'a> Grouper<'h, 'a> {
             c_file: site.c_file,
             c_line: site.c_line,
             c_func: site.c_func,
+            culprit,
         };
         let span = (self.last - self.first + 1) as usize;
         let groups = &mut self.groups;
@@ -390,11 +442,11 @@ impl<'h, 'a> Grouper<'h, 'a> {
             });
             (groups.len() - 1) as u32
         });
-        match stack {
-            Some(stack) => {
-                self.by_site_stack.insert((site_id, stack), index);
-            }
-            None => self.by_site[site_id as usize] = index,
+        if stack.is_none() && culprit == NO_CULPRIT {
+            self.by_site[site_id as usize] = index;
+        } else {
+            self.by_context
+                .insert((site_id, stack.unwrap_or(NONE), culprit), index);
         }
         index
     }
@@ -480,6 +532,7 @@ impl<'h, 'a> Grouper<'h, 'a> {
                 .then(b.bytes.cmp(&a.bytes))
                 .then(a_perl.cmp(b_perl))
                 .then(a.c_line.cmp(&b.c_line))
+                .then_with(|| a.culprit().cmp(&b.culprit()))
         });
         sites.into_iter().map(|(_, site)| site).collect()
     }
@@ -535,10 +588,11 @@ pub fn with_status(sites: Vec<LeakSite>, which: &str) -> Vec<LeakSite> {
 /// counts added iteration by iteration, its status judged again on the sum.
 pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
     let mut merged: Vec<LeakSite> = Vec::new();
-    let mut index: HashMap<SiteKey, usize> = HashMap::new();
+    let mut index: HashMap<(SiteKey, Option<CFrameText>), usize> = HashMap::new();
     for site in lists.into_iter().flatten() {
-        let Some(&i) = index.get(&site.key()) else {
-            index.insert(site.key(), merged.len());
+        let key = (site.key(), site.culprit().cloned());
+        let Some(&i) = index.get(&key) else {
+            index.insert(key, merged.len());
             merged.push(site);
             continue;
         };
@@ -591,6 +645,7 @@ pub fn merge_sites(lists: Vec<Vec<LeakSite>>) -> Vec<LeakSite> {
             .cmp(&a.count)
             .then(b.bytes.cmp(&a.bytes))
             .then_with(|| a.key().cmp(&b.key()))
+            .then_with(|| a.culprit().cmp(&b.culprit()))
     });
     merged
 }

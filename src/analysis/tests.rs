@@ -393,3 +393,59 @@ fn the_c_site_is_the_first_frame_outside_the_allocator_and_the_call_machinery() 
         Some("Perl_leave_adjust_stacks")
     );
 }
+
+#[test]
+fn leaks_of_one_line_and_allocator_by_two_c_functions_are_two_sites() {
+    let mut given = Given::new();
+    let site = given.site(Kind::Sv, 4, "Perl_newSV");
+    for xsub in ["XS_Leaky_leak_a", "XS_Leaky_leak_b"] {
+        let frames = [("Perl_newSV", "sv.c", 5594), (xsub, "Leaky.xs", 30)]
+            .iter()
+            .map(|&(func, file, line)| memtrace_format::CFrame {
+                address: 0x1234,
+                func: given.string(func),
+                file: given.string(file),
+                line,
+            })
+            .collect();
+        given
+            .capture
+            .c_frames
+            .push(memtrace_format::CFrames { frames });
+    }
+    let mut address = 0x1000;
+    for iteration in 1..=10u32 {
+        for c_frames in [1, 1, 2] {
+            given.record(Kind::Sv, address, site, iteration);
+            let last = given.capture.records.len() - 1;
+            given.capture.records[last].c_frames = c_frames;
+            address += 16;
+        }
+    }
+    let capture = given.closed(11);
+    let heap = Heap::of_capture(&capture);
+    let by_culprit = |sites: &[LeakSite]| -> Vec<(String, u64)> {
+        sites
+            .iter()
+            .map(|s| {
+                (
+                    s.culprit().map(|c| c.func.clone()).unwrap_or_default(),
+                    s.count,
+                )
+            })
+            .collect()
+    };
+    let sites = leak_sites(&heap, LeakRule::default());
+    let expected = vec![
+        ("XS_Leaky_leak_a".to_string(), 16),
+        ("XS_Leaky_leak_b".to_string(), 8),
+    ];
+    assert_eq!(by_culprit(&sites), expected);
+    assert!(site_lines(&sites[1])[1].starts_with(
+        "      C site: Leaky.xs:30 XS_Leaky_leak_b (allocated by sv.c:5594 Perl_newSV);"
+    ));
+    // Two workers' reports merged keep them apart too.
+    let merged = merge_sites(vec![sites.clone(), sites]);
+    let doubled: Vec<(String, u64)> = expected.into_iter().map(|(f, n)| (f, 2 * n)).collect();
+    assert_eq!(by_culprit(&merged), doubled);
+}

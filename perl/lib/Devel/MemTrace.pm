@@ -757,7 +757,9 @@ context, an arrayref in scalar context):
     c_frames         the native frames of most of its leaks, innermost
                      first, inlined functions as frames of their own:
                      [ { func, file, line }, ... ]; empty unless
-                     -c_frames is on
+                     -c_frames is on (then every leak of a site has the
+                     same culprit: leaks made at one line by different
+                     C functions are different sites)
     held_by          what holds up to three of the site's latest leaks:
                      [ { address, kind, path, length, refcount, unseen,
                      text } ], kind one of 'unreferenced' (no SV refers to
@@ -831,7 +833,8 @@ first (up to 5 stacks, the rest counted; see L</-stack=N>):
 With L</-c_frames[=N]> the C site is the first native frame outside perl's
 allocation functions, the allocator beside it:
 C<C site: pp_ctl.c:5031 S_do_smartmatch (allocated by sv_inline.h:369
-Perl_newSV_type)>.
+Perl_newSV_type)>; leaks made at one line by different C functions are
+sites of their own.
 By default only the ongoing sites (steady and intermittent) are listed,
 followed by a line counting the stopped ones (one-time retention) that were
 left out. When there is nothing to list the report says
