@@ -12,8 +12,8 @@ use zeroed::{AllZeroValid, Zeroed};
 
 /// One live allocation, as the table hands it out: its site, size and the
 /// iteration it was made in. The tables keep it packed: with its key in
-/// 16 bytes (see [`AddressTable`]), or for an SV head in 8 bytes beside
-/// its neighbours' (see [`SvHeads`]).
+/// 16 bytes (see `AddressTable`), or for an SV head in 8 bytes beside
+/// its neighbours' (see `SvHeads`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveRecord {
     pub site: SiteId,
@@ -53,9 +53,9 @@ impl LiveRecord {
 /// The live table: one [`LiveRecord`] per live key (see [`live_key`]).
 ///
 /// Logged buffers and `malloc` blocks are kept hashed by address
-/// ([`AddressTable`]); SV heads are kept the way perl lays them out
-/// ([`SvHeads`]), where the heads perl makes and frees together are
-/// neighbours. An SV head that table refuses (see [`SvHeads::insert`])
+/// (`AddressTable`); SV heads are kept the way perl lays them out
+/// (`SvHeads`), where the heads perl makes and frees together are
+/// neighbours. An SV head that table refuses (see `SvHeads::insert`)
 /// goes to the hashed one; `sv_spilled` counts those, so that while it is
 /// 0 (always, in practice) an SV key is looked for in one place only.
 #[derive(Default)]
@@ -207,7 +207,7 @@ struct AddressTable {
 /// iteration, 56..64 the site's low 8 bits. A packed key is non-zero and
 /// below 2^48 (every user-space address on x86-64 and arm64 Linux, unless
 /// a program maps memory above that on purpose; such a key is kept in
-/// `LiveTable::unpacked`), so a slot whose `head` is 0 is empty.
+/// `AddressTable::unpacked`), so a slot whose `head` is 0 is empty.
 #[derive(Clone, Copy)]
 #[repr(C, align(16))]
 struct Slot {

@@ -256,7 +256,9 @@ impl Nursery {
 
     /// The first way of `set` that is free, or its second way if neither
     /// is. Which way is free goes either way at random, so it is picked
-    /// without a branch: `set` is even, and `| 1` is the second way.
+    /// without a branch: `set` is even, and `| 1` is the second way. (The
+    /// callers still branch on whether the way is free: a full set is
+    /// rarer, and means a call.)
     #[inline(always)]
     fn free_way(&self, set: usize) -> usize {
         set | (self.keys[set] != 0) as usize

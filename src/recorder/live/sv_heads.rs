@@ -24,8 +24,14 @@
 //!
 //! Pages whose heads have all gone stay, ready for the next (perl reuses
 //! its arena slots), until they outnumber the pages in use; then they are
-//! swept out of the directory and their words reused. The table so holds
-//! at most twice the pages that have live heads (plus 64), 2 KiB each.
+//! swept out of the directory and their words kept for the next pages.
+//! The directory so holds at most twice the pages that have live heads
+//! (plus 64). The words are not returned to the system: the table's memory
+//! is that of the most pages it held at once, 2 KiB for each 4 KiB page
+//! that held a live head, so it never outgrows perl's own SV arenas (which
+//! perl does not free either). Where long-lived heads lie scattered, one
+//! to a page, that is 2 KiB a head, where the hashed table takes 32 to 47
+//! bytes.
 
 use super::zeroed::{AllZeroValid, Zeroed};
 use super::{mix, LiveRecord, ITERATION_MAX};
@@ -180,7 +186,9 @@ impl SvHeads {
         Some(unsafe { entry.words.add(Self::granule(key)) })
     }
 
-    /// Start loading the word of `key` (see `LiveTable::prefetch`).
+    /// Start loading the word of `key` (see `LiveTable::prefetch`). Not
+    /// only a hint: it looks the page up in the directory (loads that
+    /// mostly hit the cache), then prefetches the word.
     #[inline(always)]
     pub fn prefetch(&self, key: u64) {
         #[cfg(target_arch = "x86_64")]
@@ -199,7 +207,8 @@ impl SvHeads {
     pub fn get(&self, key: u64) -> Option<LiveRecord> {
         // SAFETY: the word is in a page of this table's pool.
         let word = unsafe { *self.word(key)? };
-        (word != 0 && word & TAG_MASK == key & TAG_MASK).then(|| unpack(word))
+        // An empty word's tag, 0, is no key's (an SV key's is odd).
+        (word & TAG_MASK == key & TAG_MASK).then(|| unpack(word))
     }
 
     /// Insert or replace: `Ok` with the replaced record, if any; `Err` if
@@ -342,11 +351,18 @@ enum Keep {
     InUse,
 }
 
-/// Pages of words, made in mapped chunks and reused once given back.
-#[derive(Default)]
+/// Pages of words, made in chunks (mapped on their own from 128 KiB, see
+/// [`Zeroed`]) and reused once given back; never returned to the system
+/// before the table goes.
+///
+/// Pages are handed out as raw pointers made once per chunk: a slice of a
+/// whole chunk, made after a page of it is out, would invalidate the
+/// pointers already handed out.
 struct WordPool {
     chunks: Vec<Zeroed<u64>>,
-    /// Pages of the last chunk not handed out yet.
+    /// The next page of the last chunk not handed out yet, and how many
+    /// such pages are left.
+    next: *mut u64,
     fresh: usize,
     /// Pages given back (all their words zero), to hand out first.
     given_back: Vec<*mut u64>,
@@ -355,6 +371,17 @@ struct WordPool {
 // SAFETY: the pool owns the memory its pointers point into.
 unsafe impl Send for WordPool {}
 unsafe impl Sync for WordPool {}
+
+impl Default for WordPool {
+    fn default() -> Self {
+        WordPool {
+            chunks: Vec::new(),
+            next: std::ptr::null_mut(),
+            fresh: 0,
+            given_back: Vec::new(),
+        }
+    }
+}
 
 impl WordPool {
     /// Pages per chunk: 8 for the first, doubling to 64 (128 KiB).
@@ -368,15 +395,17 @@ impl WordPool {
         }
         if self.fresh == 0 {
             let pages = self.next_chunk_pages();
-            self.chunks.push(Zeroed::new(pages * WORDS_PER_PAGE));
+            let chunk = Zeroed::new(pages * WORDS_PER_PAGE);
+            self.next = chunk.as_raw();
+            self.chunks.push(chunk);
             self.fresh = pages;
         }
-        let chunk = self.chunks.last_mut().expect("a chunk was just made");
-        let pages = chunk.len() / WORDS_PER_PAGE;
-        let index = pages - self.fresh;
+        let words = self.next;
         self.fresh -= 1;
-        // SAFETY: `index` is below the chunk's page count.
-        unsafe { chunk.as_mut_ptr().add(index * WORDS_PER_PAGE) }
+        // SAFETY: within the chunk, or one page past its end once it is
+        // all handed out (then not used: the next take makes a chunk).
+        self.next = unsafe { words.add(WORDS_PER_PAGE) };
+        words
     }
 
     fn give_back(&mut self, words: *mut u64) {

@@ -108,6 +108,13 @@ impl<T: AllZeroValid> Zeroed<T> {
         None
     }
 
+    /// The first element, for pointers into the array that stay valid
+    /// while others are made: no slice of the whole array is made (one
+    /// would invalidate the pointers made before it).
+    pub fn as_raw(&self) -> *mut T {
+        self.ptr
+    }
+
     /// Bytes of memory held.
     pub fn bytes(&self) -> usize {
         self.mapped.max(self.len * std::mem::size_of::<T>())
