@@ -81,6 +81,32 @@ impl Given {
         });
     }
 
+    /// A native frames list of (function, file, line), innermost first;
+    /// its id.
+    fn c_frames(&mut self, frames: &[(&str, &str, u32)]) -> u32 {
+        let frames = frames
+            .iter()
+            .map(|&(func, file, line)| memtrace_format::CFrame {
+                address: 0x1234,
+                func: self.string(func),
+                file: self.string(file),
+                line,
+            })
+            .collect();
+        self.capture
+            .c_frames
+            .push(memtrace_format::CFrames { frames });
+        (self.capture.c_frames.len() - 1) as u32
+    }
+
+    /// [`Given::record`] made with a Perl call stack and native frames.
+    fn record_in(&mut self, address: u64, site: u32, iteration: u32, stack: u32, c_frames: u32) {
+        self.record(Kind::Sv, address, site, iteration);
+        let last = self.capture.records.last_mut().expect("just recorded");
+        last.stack = stack;
+        last.c_frames = c_frames;
+    }
+
     /// Close iterations until `closed` are closed; sort the records.
     fn closed(mut self, closed: u32) -> Capture {
         self.capture.history = (0..closed)
@@ -288,29 +314,16 @@ fn library_leak() -> Capture {
         (given.capture.stacks.len() - 1) as u32
     };
     let (from_20, from_30) = (stack_from(&mut given, 20), stack_from(&mut given, 30));
-    let frame = |given: &mut Given, func: &str, file: &str, line: u32| memtrace_format::CFrame {
-        address: 0x1234,
-        func: given.string(func),
-        file: given.string(file),
-        line,
-    };
-    let frames = vec![
-        frame(&mut given, "Perl_newSV_type", "sv_inline.h", 369),
-        frame(&mut given, "Perl_leave_adjust_stacks", "pp_hot.c", 4896),
-        frame(&mut given, "Perl_runops_standard", "run.c", 41),
-        frame(&mut given, "S_do_smartmatch", "pp_ctl.c", 5031),
-    ];
-    given
-        .capture
-        .c_frames
-        .push(memtrace_format::CFrames { frames });
+    let c_frames = given.c_frames(&[
+        ("Perl_newSV_type", "sv_inline.h", 369),
+        ("Perl_leave_adjust_stacks", "pp_hot.c", 4896),
+        ("Perl_runops_standard", "run.c", 41),
+        ("S_do_smartmatch", "pp_ctl.c", 5031),
+    ]);
     let mut address = 0x1000;
     for iteration in 1..=10u32 {
         for stack in [from_20, from_20, from_30] {
-            given.record(Kind::Sv, address, site, iteration);
-            let last = given.capture.records.len() - 1;
-            given.capture.records[last].stack = stack;
-            given.capture.records[last].c_frames = 1;
+            given.record_in(address, site, iteration, stack, c_frames);
             address += 16;
         }
     }
@@ -398,27 +411,12 @@ fn the_c_site_is_the_first_frame_outside_the_allocator_and_the_call_machinery() 
 fn leaks_of_one_line_and_allocator_by_two_c_functions_are_two_sites() {
     let mut given = Given::new();
     let site = given.site(Kind::Sv, 4, "Perl_newSV");
-    for xsub in ["XS_Leaky_leak_a", "XS_Leaky_leak_b"] {
-        let frames = [("Perl_newSV", "sv.c", 5594), (xsub, "Leaky.xs", 30)]
-            .iter()
-            .map(|&(func, file, line)| memtrace_format::CFrame {
-                address: 0x1234,
-                func: given.string(func),
-                file: given.string(file),
-                line,
-            })
-            .collect();
-        given
-            .capture
-            .c_frames
-            .push(memtrace_format::CFrames { frames });
-    }
+    let [a, b] = ["XS_Leaky_leak_a", "XS_Leaky_leak_b"]
+        .map(|xsub| given.c_frames(&[("Perl_newSV", "sv.c", 5594), (xsub, "Leaky.xs", 30)]));
     let mut address = 0x1000;
     for iteration in 1..=10u32 {
-        for c_frames in [1, 1, 2] {
-            given.record(Kind::Sv, address, site, iteration);
-            let last = given.capture.records.len() - 1;
-            given.capture.records[last].c_frames = c_frames;
+        for c_frames in [a, a, b] {
+            given.record_in(address, site, iteration, 0, c_frames);
             address += 16;
         }
     }
