@@ -102,6 +102,22 @@ like($run->{stdout}, qr/^  memtrace run \[OPTIONS\] PROG\.pl \[ARGS\.\.\.\]$/m, 
 $run = sh('memtrace run --help');
 like($run->{stdout}, qr/^  --iteration=Pkg::sub +each return from this sub ends an iteration/m, 'memtrace run --help lists its options');
 
+# memtrace run keeps its own table of the module's import options (each
+# spelled the command-line way, with help): it must offer every option the
+# module knows, spelled the same, and no other.
+{
+    my $known = sh(qq{'$^X' -MDevel::MemTrace=-no_such_option -e 1});
+    my ($list) = $known->{stderr} =~ /known options: (.*)$/m;
+    ok(defined $list, 'the module lists its known options') or diag $known->{stderr};
+    # -report_at_END[=...] is --report-at-end[=...]: the name in lower
+    # case with dashes, the value as it is.
+    my @module = sort map { /\A-(\w+)(\[?=\S+)?\z/ ? lc($1 =~ tr/_/-/r) . ($2 // '') : "?$_" }
+      split /, /, $list // '';
+    my @command = sort $run->{stdout} =~ /^  --(?!help)(\S+) /mg;
+    is_deeply(\@command, \@module, 'memtrace run --help offers the same options as the module, spelled alike')
+      or diag "module: @module\ncommand: @command";
+}
+
 # Mistakes, one line each.
 refused("memtrace run --bogus $script", qr/^memtrace: unknown option '--bogus' for run: see memtrace run --help/, 'an unknown option');
 refused("memtrace run --iteration poll $script",
