@@ -166,6 +166,7 @@ impl LiveTable {
     }
 }
 
+/// Whether `key` is an SV head's (see [`live_key`]).
 #[inline(always)]
 fn is_sv_key(key: u64) -> bool {
     key & 1 == 1
@@ -493,7 +494,7 @@ pub fn live_key(kind: Kind, addr: usize) -> u64 {
 
 /// The kind and address a live key stands for.
 pub fn split_key(key: u64) -> (Kind, usize) {
-    if key & 1 == 1 {
+    if is_sv_key(key) {
         (Kind::Sv, (key & !1) as usize)
     } else {
         (Kind::Mem, key as usize)
@@ -583,7 +584,7 @@ mod tests {
             // SV keys (bit 0) are now and then 8 bytes after another,
             // so that two share one word of the arena-shaped table.
             let mut key = (((x % 5000) + 1) * 16) | ((x >> 40) & 1);
-            if key & 1 == 1 && (x >> 44) & 1 == 1 {
+            if is_sv_key(key) && (x >> 44) & 1 == 1 {
                 key += 8;
             }
             if (x >> 20).is_multiple_of(61) {
@@ -597,7 +598,7 @@ mod tests {
             // SV heads have no size, but for one in 17.
             let size = if (x >> 28).is_multiple_of(59) {
                 step << 33
-            } else if key & 1 == 1 && !(x >> 32).is_multiple_of(17) {
+            } else if is_sv_key(key) && !(x >> 32).is_multiple_of(17) {
                 0
             } else {
                 step

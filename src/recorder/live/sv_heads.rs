@@ -34,7 +34,7 @@
 //! bytes.
 
 use super::zeroed::{AllZeroValid, Zeroed};
-use super::{mix, LiveRecord, ITERATION_MAX};
+use super::{is_sv_key, mix, LiveRecord, ITERATION_MAX};
 
 /// Page size the table follows (the smallest page of every platform here).
 const PAGE_BITS: u32 = 12;
@@ -215,7 +215,7 @@ impl SvHeads {
     /// this table cannot hold `key` with `record` (nothing changed then).
     #[inline(always)]
     pub fn insert(&mut self, key: u64, record: LiveRecord) -> Result<Option<LiveRecord>, ()> {
-        let Some(page) = Self::page(key).filter(|_| key & 1 == 1 && record.size() == 0) else {
+        let Some(page) = Self::page(key).filter(|_| is_sv_key(key) && record.size() == 0) else {
             return Err(());
         };
         let entry = match self.find(page) {
